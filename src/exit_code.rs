@@ -1,0 +1,34 @@
+//! Exit codes of the stub.
+//!
+//! The stub is the current executable acting on the private command line
+//! `double-spawn` gives it. It normally replaces itself with the target and
+//! never exits on its own; when it cannot, it prints one line to stderr
+//! (the target's stderr) and exits with one of these codes. A direct spawn
+//! would have returned an error from `spawn()` instead; the parent checks
+//! everything it can check before it starts the stub (missing, non-executable
+//! or directory programs, a missing working directory, NUL bytes), so these
+//! codes only appear for failures that exist nowhere but inside the child:
+//! an `exec` that fails after the checks passed (`ENOEXEC` for a script
+//! without `#!`, `ETXTBSY`, a file removed in between), and stub-form
+//! commands, whose program the stub looks up itself.
+//!
+//! The values follow the shell's conventions so that tools which already
+//! read 126/127 as "could not run the program" keep doing so:
+//!
+//! ```
+//! assert_eq!(double_spawn::exit_code::EXEC_FAILED, 127);
+//! ```
+
+/// `exec` of the target failed inside the stub; stderr names the program,
+/// the working directory and the OS error.
+pub const EXEC_FAILED: i32 = 127;
+
+/// The stub refused to run because the current executable runs with
+/// elevated privileges (setuid, setgid or file capabilities; `AT_SECURE`).
+/// The parent side of such a binary never starts a stub; this code is seen
+/// only when someone starts the binary with the stub's arguments by hand.
+pub const REFUSED_PRIVILEGED: i32 = 126;
+
+/// The stub's private command line was malformed (the binary was started
+/// with the stub's subcommand by hand, with too few arguments).
+pub const USAGE: i32 = 125;

@@ -1,0 +1,58 @@
+//! The non-Unix implementation: every spawn is a direct spawn.
+//!
+//! Only Unix has SIGTSTP and a `posix_spawn` that can be stopped before it
+//! returns, so there is nothing to protect against; the crate compiles and
+//! behaves exactly like the plain `spawn()` it replaces.
+
+use std::ffi::OsStr;
+use std::io;
+use std::marker::PhantomData;
+use std::process::Command;
+
+use crate::fallback::Fallback;
+
+pub(crate) fn init() {}
+
+pub(crate) fn unavailable(_enabled: bool) -> Option<Fallback> {
+    Some(Fallback::Unsupported)
+}
+
+pub(crate) fn stub_form(program: &OsStr, _enabled: bool) -> Command {
+    Command::new(program)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoDefaults {
+    Spawn,
+    Output,
+}
+
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) stub: Option<Command>,
+}
+
+impl Prepared {
+    pub(crate) fn finish(self, _cmd: &mut Command) {}
+}
+
+pub(crate) fn prepare(_cmd: &mut Command, _enabled: bool, _io: IoDefaults) -> io::Result<Prepared> {
+    Ok(Prepared { stub: None })
+}
+
+#[derive(Debug)]
+pub(crate) struct Guard {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Guard {
+    pub(crate) fn block_sigtstp() -> io::Result<Guard> {
+        Ok(Guard {
+            _not_send: PhantomData,
+        })
+    }
+
+    pub(crate) fn was_blocked(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,185 @@
+//! The Unix implementation: the guard, the rewrite, the stub.
+
+mod guard;
+mod inspect;
+pub(crate) mod resolve;
+mod rewrite;
+mod stub;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use nix::libc;
+
+pub(crate) use guard::Guard;
+pub(crate) use rewrite::IoDefaults;
+
+use crate::fallback::Fallback;
+use crate::protocol::{self, Flags, MARKER};
+
+/// Set by `init()` when this process is not a stub: only then may the
+/// current executable be started as one.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn init() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if protocol::is_stub_invocation(&argv) {
+        stub::run(argv);
+    }
+    INSTALLED.store(true, Ordering::Release);
+}
+
+/// True for setuid/setgid binaries and binaries with file capabilities: the
+/// kernel sets `AT_SECURE` for them.
+fn is_privileged() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: these getters cannot fail and touch no memory.
+        unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
+    }
+}
+
+/// The path the stub is started from, found once.
+///
+/// On Linux this is `/proc/self/exe`, resolved by the kernel in the child at
+/// `exec` time: it always names the very binary that is running, even when
+/// the file was replaced or deleted since (a rebuild during a long test run),
+/// so a parent and its stub can never disagree about the stub protocol.
+fn stub_executable() -> Result<&'static Path, Fallback> {
+    static EXE: OnceLock<Result<PathBuf, Fallback>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        if is_privileged() {
+            return Err(Fallback::Privileged);
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let exe = {
+            let proc_exe = PathBuf::from("/proc/self/exe");
+            std::fs::metadata(&proc_exe).map(|_| proc_exe)
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let exe = std::env::current_exe();
+        exe.map_err(|_| Fallback::NoExecutable)
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(|f| *f)
+}
+
+/// Why spawns of this process cannot go through the stub, if they cannot.
+pub(crate) fn unavailable(enabled: bool) -> Option<Fallback> {
+    availability(enabled).err()
+}
+
+fn availability(enabled: bool) -> Result<&'static Path, Fallback> {
+    if !enabled {
+        return Err(Fallback::Disabled);
+    }
+    if !INSTALLED.load(Ordering::Acquire) {
+        return Err(Fallback::NotInstalled);
+    }
+    stub_executable()
+}
+
+/// A stub-form command for `program` (see `DoubleSpawn::std_command`).
+pub(crate) fn stub_form(program: &std::ffi::OsStr, enabled: bool) -> Command {
+    match availability(enabled) {
+        Ok(exe) => {
+            let mut cmd = Command::new(exe);
+            cmd.arg0(Flags::DEFAULT.to_arg0())
+                .arg(MARKER)
+                .arg(program)
+                .arg(program);
+            cmd
+        }
+        Err(fallback) => {
+            fallback.report();
+            Command::new(program)
+        }
+    }
+}
+
+/// What to spawn, decided under the guard.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The stub's command; `None`: spawn the caller's command itself (a
+    /// direct spawn, or a stub-form command spawned in place).
+    pub(crate) stub: Option<Command>,
+    /// Held until `finish`, so SIGTSTP stays blocked across the spawn.
+    guard: Option<Guard>,
+    /// The in-place command's `argv[0]` carries non-default flags that
+    /// `finish` must reset.
+    reset_arg0: bool,
+}
+
+impl Prepared {
+    fn direct() -> Prepared {
+        Prepared {
+            stub: None,
+            guard: None,
+            reset_arg0: false,
+        }
+    }
+
+    /// Ends the spawn: resets a stub-form command's flags, releases the guard.
+    pub(crate) fn finish(self, cmd: &mut Command) {
+        if self.reset_arg0 {
+            cmd.arg0(Flags::DEFAULT.to_arg0());
+        }
+        drop(self.guard);
+    }
+}
+
+/// Decides how to spawn `cmd` and blocks SIGTSTP for the spawn.
+pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::Result<Prepared> {
+    let exe = match availability(enabled) {
+        Ok(exe) => exe,
+        Err(fallback) => {
+            fallback.report();
+            return Ok(Prepared::direct());
+        }
+    };
+    let guard = Guard::block_sigtstp()?;
+    let in_place = rewrite::is_stub_form(cmd, exe);
+    if guard.was_blocked() && !in_place {
+        // The caller blocks SIGTSTP itself, the child inherits that, and no
+        // stop can reach it before exec: a direct spawn is safe and exact.
+        return Ok(Prepared::direct());
+    }
+    let flags = Flags {
+        unblock_tstp: !guard.was_blocked(),
+        close_std: closed_std_fds(),
+    };
+    if in_place && io == IoDefaults::Spawn {
+        let reset_arg0 = flags != Flags::DEFAULT;
+        if reset_arg0 {
+            cmd.arg0(flags.to_arg0());
+        }
+        return Ok(Prepared {
+            stub: None,
+            guard: Some(guard),
+            reset_arg0,
+        });
+    }
+    let stub = rewrite::stub_command(exe, cmd, io, flags)?;
+    Ok(Prepared {
+        stub: Some(stub),
+        guard: Some(guard),
+        reset_arg0: false,
+    })
+}
+
+/// Which of descriptors 0, 1, 2 are closed in this process.
+fn closed_std_fds() -> [bool; 3] {
+    // SAFETY: F_GETFD on a descriptor number only reads kernel state.
+    [0, 1, 2].map(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1)
+}

@@ -1,0 +1,279 @@
+//! Building the stub's command from a configured command.
+//!
+//! The stub's command is a fresh `std::process::Command` for the current
+//! executable that carries every setting of the original: the environment
+//! (cleared, set, removed), working directory, uid/gid, process group and the
+//! three stdio settings; the target's program, `argv[0]` and arguments travel
+//! as separate `argv` entries (see `protocol`). The original command is only
+//! read, never changed.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::io::RawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::libc;
+
+use super::inspect::{self, Hidden, StdioSpec};
+use super::resolve::{self, Access};
+use crate::protocol::{Flags, MARKER};
+
+/// Which defaults apply to stdio the command leaves unset; they differ
+/// between std's `spawn`/`status` (inherit) and `output` (stdin from
+/// `/dev/null`, stdout and stderr piped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoDefaults {
+    Spawn,
+    Output,
+}
+
+impl IoDefaults {
+    fn for_unset(self, slot: usize) -> StdioSpec {
+        match (self, slot) {
+            (IoDefaults::Spawn, _) => StdioSpec::Inherit,
+            (IoDefaults::Output, 0) => StdioSpec::Null,
+            (IoDefaults::Output, _) => StdioSpec::Piped,
+        }
+    }
+}
+
+/// What std puts in place of a string that contained a NUL byte; `spawn()`
+/// then fails with `InvalidInput`. The getters return the placeholder, so
+/// the rewrite has to recognise it to fail the same way.
+const NUL_PLACEHOLDER: &str = "<string-with-nul>";
+
+/// True when `cmd` is already in stub form (built by `DoubleSpawn::std_command`).
+pub(crate) fn is_stub_form(cmd: &Command, exe: &Path) -> bool {
+    cmd.get_program() == exe.as_os_str() && cmd.get_args().next() == Some(OsStr::new(MARKER))
+}
+
+/// Builds the stub's command for `cmd`.
+///
+/// Fails as a direct spawn of `cmd` would for a NUL byte (`InvalidInput`) and
+/// for a program that cannot be found or executed (`NotFound`,
+/// `PermissionDenied`), and with `InvalidInput` naming the setting for
+/// anything that cannot be carried.
+pub(crate) fn stub_command(
+    exe: &Path,
+    cmd: &Command,
+    io: IoDefaults,
+    mut flags: Flags,
+) -> io::Result<Command> {
+    let has_nul = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .chain(cmd.get_current_dir().map(Path::as_os_str))
+        .any(|s| s == NUL_PLACEHOLDER);
+    if has_nul {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        ));
+    }
+    let hidden = inspect::hidden_settings(cmd).map_err(|u| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "double-spawn cannot carry the setting {} of the command for {:?}; \
+                 spawn it directly, or build it with DoubleSpawn::std_command",
+                u.0,
+                cmd.get_program()
+            ),
+        )
+    })?;
+
+    let mut stub = Command::new(exe);
+    stub.arg(MARKER);
+    if is_stub_form(cmd, exe) {
+        // Already in stub form: the stub looks the program up itself.
+        stub.args(cmd.get_args().skip(1));
+    } else {
+        let program = cmd.get_program();
+        let access = if hidden.uid.is_some() || hidden.gid.is_some() {
+            Access::ExistenceOnly
+        } else {
+            Access::CheckExecutable
+        };
+        let exec_path = resolve::resolve(
+            program,
+            child_path(cmd, &hidden).as_deref(),
+            cmd.get_current_dir(),
+            access,
+        )?;
+        stub.arg(exec_path)
+            .arg(hidden.arg0.as_deref().unwrap_or(program))
+            .args(cmd.get_args());
+    }
+
+    if hidden.env_clear {
+        stub.env_clear();
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => stub.env(key, value),
+            None => stub.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        stub.current_dir(dir);
+    }
+    if let Some(uid) = hidden.uid {
+        stub.uid(uid);
+    }
+    if let Some(gid) = hidden.gid {
+        stub.gid(gid);
+    }
+    if let Some(pgroup) = hidden.pgroup {
+        stub.process_group(pgroup);
+    }
+    for (slot, spec) in hidden.stdio.iter().enumerate() {
+        let spec = match spec {
+            StdioSpec::Unset => io.for_unset(slot),
+            other => *other,
+        };
+        // Only an inherited descriptor can be closed in the target.
+        flags.close_std[slot] &= spec == StdioSpec::Inherit;
+        let stdio = match spec {
+            StdioSpec::Unset | StdioSpec::Inherit => Stdio::inherit(),
+            StdioSpec::Null => Stdio::null(),
+            StdioSpec::Piped => Stdio::piped(),
+            StdioSpec::Fd(fd) => Stdio::from(dup(fd)?),
+        };
+        match slot {
+            0 => stub.stdin(stdio),
+            1 => stub.stdout(stdio),
+            _ => stub.stderr(stdio),
+        };
+    }
+    stub.arg0(flags.to_arg0());
+    Ok(stub)
+}
+
+/// The `PATH` the child will have: set or removed on the command, gone with
+/// `env_clear`, or else the parent's.
+fn child_path(cmd: &Command, hidden: &Hidden) -> Option<OsString> {
+    match cmd.get_envs().find(|(k, _)| *k == "PATH") {
+        Some((_, value)) => value.map(OsStr::to_owned),
+        None if hidden.env_clear => None,
+        None => std::env::var_os("PATH"),
+    }
+}
+
+/// A close-on-exec duplicate of a descriptor the command holds, so the
+/// stub's command owns its own copy and the original stays usable.
+fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor and touches no memory;
+    // an invalid `fd` yields EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXE: &str = "/proc/self/exe";
+
+    fn args(cmd: &Command) -> Vec<&OsStr> {
+        cmd.get_args().collect()
+    }
+
+    #[test]
+    fn a_plain_command_becomes_marker_path_argv0_args() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "", "--", "-h"]);
+        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Spawn, Flags::DEFAULT).unwrap();
+        assert_eq!(stub.get_program(), EXE);
+        let a = args(&stub);
+        assert_eq!(a[0], MARKER);
+        assert!(Path::new(a[1]).is_absolute() && a[1].to_string_lossy().ends_with("/sh"));
+        assert_eq!(&a[2..], ["sh", "-c", "", "--", "-h"]);
+        assert!(format!("{stub:#?}").contains("\"double-spawn:t\""));
+    }
+
+    #[test]
+    fn stub_form_commands_are_copied_not_resolved() {
+        let mut cmd = Command::new(EXE);
+        cmd.args([MARKER, "no-such-program", "argv0", "x"]);
+        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Output, Flags::DEFAULT).unwrap();
+        assert_eq!(args(&stub), [MARKER, "no-such-program", "argv0", "x"]);
+    }
+
+    #[test]
+    fn settings_are_carried() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg0("zero")
+            .env_clear()
+            .env("A", "1")
+            .current_dir("/")
+            .process_group(0)
+            .stdin(Stdio::null());
+        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Output, Flags::DEFAULT).unwrap();
+        assert_eq!(&args(&stub)[1..3], ["/bin/sh", "zero"]);
+        let h = inspect::hidden_settings(&stub).unwrap();
+        assert!(h.env_clear);
+        assert_eq!(h.pgroup, Some(0));
+        assert_eq!(
+            h.stdio,
+            [StdioSpec::Null, StdioSpec::Piped, StdioSpec::Piped]
+        );
+        assert_eq!(stub.get_current_dir(), Some(Path::new("/")));
+        assert_eq!(
+            stub.get_envs().collect::<Vec<_>>(),
+            [(OsStr::new("A"), Some(OsStr::new("1")))]
+        );
+    }
+
+    #[test]
+    fn close_flags_survive_only_for_inherited_descriptors() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.stdout(Stdio::null());
+        let flags = Flags {
+            unblock_tstp: true,
+            close_std: [true; 3],
+        };
+        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Spawn, flags).unwrap();
+        assert!(format!("{stub:#?}").contains("\"double-spawn:t02\""));
+    }
+
+    #[test]
+    fn errors_match_a_direct_spawn() {
+        let exe = Path::new(EXE);
+        let kind = |cmd: &Command| {
+            stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT)
+                .unwrap_err()
+                .kind()
+        };
+        assert_eq!(
+            kind(&Command::new("no-such-program-ds")),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(kind(&Command::new("/")), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind(Command::new("sh").arg("a\0b")),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(kind(&Command::new("s\0h")), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            kind(Command::new("sh").current_dir("a\0")),
+            io::ErrorKind::InvalidInput
+        );
+        // The child's PATH decides, not the parent's.
+        assert_eq!(
+            kind(Command::new("sh").env("PATH", "/nonexistent-ds")),
+            io::ErrorKind::NotFound
+        );
+        let ok = |cmd: &Command| stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT).is_ok();
+        assert!(
+            ok(Command::new("sh").env_clear()),
+            "no PATH: the libc default finds sh"
+        );
+        assert!(ok(Command::new("sh").env_remove("PATH")));
+    }
+}
