@@ -178,8 +178,14 @@ pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::R
     })
 }
 
-/// Which of descriptors 0, 1, 2 are closed in this process.
+/// Which of descriptors 0, 1, 2 a child that inherits them would find
+/// closed after `exec`: closed here, or open with close-on-exec (a parent
+/// whose stdin was closed often has some other descriptor, an epoll instance
+/// or a pipe, sitting on 0).
 fn closed_std_fds() -> [bool; 3] {
     // SAFETY: F_GETFD on a descriptor number only reads kernel state.
-    [0, 1, 2].map(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1)
+    [0, 1, 2].map(|fd| {
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        flags == -1 || flags & libc::FD_CLOEXEC != 0
+    })
 }

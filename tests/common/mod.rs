@@ -1,0 +1,377 @@
+//! Shared pieces of the integration tests.
+//!
+//! Every test binary here is a `harness = false` target: the stub is the
+//! current executable, and its `main` must call `double_spawn::init()` before
+//! anything else, which libtest's generated `main` cannot do. Each binary is
+//! therefore also the probe (`argv[1] == "probe"`) and runs its tests with the
+//! small runner below, which prints libtest's summary line.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::RawFd;
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use nix::libc;
+
+/// A named test.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn(),
+}
+
+/// Runs the tests whose names contain any non-flag argument (all when none
+/// is given), prints libtest-style lines, and exits 101 on any failure.
+pub fn run_tests(binary: &str, tests: &[Test]) -> ! {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<&Test> = tests
+        .iter()
+        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests ({binary})", selected.len());
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    for test in &selected {
+        let result = std::panic::catch_unwind(test.run);
+        println!(
+            "test {} ... {}",
+            test.name,
+            if result.is_ok() { "ok" } else { "FAILED" }
+        );
+        if result.is_err() {
+            failed.push(test.name);
+        }
+    }
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for name in &failed {
+            println!("    {name}");
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        selected.len() - failed.len(),
+        failed.len(),
+        tests.len() - selected.len(),
+        start.elapsed().as_secs_f64()
+    );
+    std::process::exit(if failed.is_empty() { 0 } else { 101 })
+}
+
+// ---------------------------------------------------------------------------
+// The probe: what a child inherited.
+// ---------------------------------------------------------------------------
+
+/// Environment variable naming the file the probe writes its report to
+/// (stdout when unset).
+pub const PROBE_OUT: &str = "DS_PROBE_OUT";
+
+/// When `argv[1]` is `probe`, writes the report and exits.
+pub fn probe_if_requested() {
+    if std::env::args_os().nth(1).as_deref() != Some(OsStr::new("probe")) {
+        return;
+    }
+    let report = probe_report();
+    match std::env::var_os(PROBE_OUT) {
+        Some(path) => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)
+                .expect("open probe output");
+            io::Write::write_all(&mut f, report.as_bytes()).expect("write probe output");
+        }
+        None => print!("{report}"),
+    }
+    std::process::exit(0);
+}
+
+/// Everything a child can observe about how it was started, one fact a line.
+/// Lines starting with `pid ` and `ppid ` carry raw numbers for the caller to
+/// check and strip; everything else must be equal between a direct and a
+/// double spawn.
+pub fn probe_report() -> String {
+    let mut out = String::new();
+    // SAFETY: these getters cannot fail and touch no memory.
+    let (pid, ppid, pgrp) = unsafe { (libc::getpid(), libc::getppid(), libc::getpgrp()) };
+    // SAFETY: as above; an invalid pid yields -1.
+    let (sid, parent_pgrp, parent_sid) =
+        unsafe { (libc::getsid(0), libc::getpgid(ppid), libc::getsid(ppid)) };
+    writeln!(out, "pid {pid}").unwrap();
+    writeln!(out, "ppid {ppid}").unwrap();
+    for arg in std::env::args_os() {
+        writeln!(out, "argv {arg:?}").unwrap();
+    }
+    let mut env: Vec<String> = std::env::vars_os()
+        .map(|(k, v)| format!("env {k:?}={v:?}"))
+        .collect();
+    env.sort();
+    for line in env {
+        writeln!(out, "{line}").unwrap();
+    }
+    writeln!(out, "cwd {:?}", std::env::current_dir().unwrap()).unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    for line in status.lines() {
+        // SigIgn always shows SIGPIPE here: std ignores it before main. The
+        // `cat /proc/self/status` cases check the inherited SIGPIPE.
+        for key in [
+            "SigBlk:",
+            "SigIgn:",
+            "Uid:",
+            "Gid:",
+            "Groups:",
+            "NoNewPrivs:",
+        ] {
+            if line.starts_with(key) {
+                writeln!(out, "{line}").unwrap();
+            }
+        }
+    }
+    let relation = |id: i32| {
+        if id == pid {
+            "self".to_string()
+        } else if id == parent_pgrp || id == parent_sid {
+            "parent's".to_string()
+        } else {
+            format!("other {id}")
+        }
+    };
+    writeln!(out, "pgrp {}", relation(pgrp)).unwrap();
+    writeln!(out, "session {}", relation(sid)).unwrap();
+    // SAFETY: umask is always successful; it is set back at once.
+    let mask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    writeln!(out, "umask {mask:o}").unwrap();
+    for line in open_fds() {
+        writeln!(out, "{line}").unwrap();
+    }
+    out
+}
+
+/// The open descriptors, with what they point at (pipes and sockets without
+/// their inode numbers) and their access mode.
+fn open_fds() -> Vec<String> {
+    let mut fds: Vec<(RawFd, String)> = Vec::new();
+    let dir = std::fs::read_dir("/proc/self/fd").unwrap();
+    for entry in dir {
+        let entry = entry.unwrap();
+        let fd: RawFd = entry.file_name().to_str().unwrap().parse().unwrap();
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue; // the directory handle itself, already closed
+        };
+        let target = target.to_string_lossy().into_owned();
+        if target.starts_with("/proc/") && target.ends_with("/fd") {
+            continue; // the read_dir handle
+        }
+        let target = match target.split_once(":[") {
+            Some((kind, _)) if kind == "pipe" || kind == "socket" => kind.to_string(),
+            _ => target,
+        };
+        // SAFETY: F_GETFL on an open descriptor only reads kernel state.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        let mode = match fl & libc::O_ACCMODE {
+            libc::O_RDONLY => "r",
+            libc::O_WRONLY => "w",
+            _ => "rw",
+        };
+        let append = if fl & libc::O_APPEND != 0 {
+            "+append"
+        } else {
+            ""
+        };
+        fds.push((fd, format!("fd {fd} {target} {mode}{append}")));
+    }
+    fds.sort();
+    fds.into_iter().map(|(_, l)| l).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Bounded waiting and cleaning up.
+// ---------------------------------------------------------------------------
+
+/// Waits for `child` at most `limit`; on time-out kills it and panics.
+pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: no exit within {limit:?}; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Collects the output of `child` at most `limit`.
+pub fn output_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
+    use std::io::Read;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let reader = |pipe: Option<std::process::ChildStdout>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(stdout);
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = stderr {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let status = wait_bounded(&mut child, limit, what);
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Every process whose session id is `sid`.
+pub fn session_members(sid: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = proc_stat(pid) {
+            if stat.session == sid {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// SIGKILLs every process of session `sid` until none is left (at most 5 s).
+/// Returns how many were found alive at the first look.
+pub fn kill_session(sid: i32) -> usize {
+    let first = session_members(sid).len();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let members = session_members(sid);
+        if members.is_empty() || Instant::now() > deadline {
+            return first;
+        }
+        for pid in members {
+            // SAFETY: kill only sends a signal; these pids belong to a session
+            // this test created.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The fields of `/proc/PID/stat` the tests use.
+#[derive(Debug, Clone)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    let session = f.next()?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        ppid,
+        pgrp,
+        session,
+    })
+}
+
+/// Children of this process that are still around (zombies excluded).
+pub fn live_children() -> Vec<i32> {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    let mut kids = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if let Some(stat) = proc_stat(pid) {
+                if stat.ppid == me && stat.state != 'Z' {
+                    kids.push(pid);
+                }
+            }
+        }
+    }
+    kids
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("ds-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Shows a byte string readably in assertion messages.
+pub fn show(bytes: &[u8]) -> String {
+    format!("{:?}", OsStr::from_bytes(bytes))
+}
+
+/// The path of this crate's example `name`, built by `cargo test` beside
+/// the test binaries.
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join(name)
+}
+
+/// A command that runs this test binary as the probe.
+pub fn probe_command() -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("probe");
+    cmd
+}
