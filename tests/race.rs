@@ -106,14 +106,24 @@ fn storm(variant: &str) -> RaceResult {
     result
 }
 
+/// A double-spawn run whose children were never seen stopped proves little:
+/// say so, as for a direct spawn that does not hang.
+fn note_if_storm_missed(variant: &str, r: &RaceResult) {
+    if r.continued == 0 {
+        println!("NOTE: {variant}: no child was ever seen stopped; the storm missed them");
+    }
+}
+
 fn double_spawn_std_never_hangs() {
     let r = storm("double-std");
+    note_if_storm_missed("double-std", &r);
     assert_eq!(r.hangs, 0, "{r:?}");
     assert_eq!(r.spawns, SPAWNS, "{r:?}");
 }
 
 fn double_spawn_tokio_never_hangs() {
     let r = storm("double-tokio");
+    note_if_storm_missed("double-tokio", &r);
     assert_eq!(r.hangs, 0, "{r:?}");
     assert_eq!(r.spawns, SPAWNS, "{r:?}");
 }
