@@ -70,13 +70,16 @@ fn shape(e: io::Error) -> Shape {
     (e.kind(), e.raw_os_error())
 }
 
+/// A named way to build a bad command, and the error kind it must give.
+type Case = (&'static str, Box<dyn Fn() -> Command>, io::ErrorKind);
+
 fn bad_input_errors_match_direct() {
     let dir = common::TempDir::new("errors");
     let plain = dir.0.join("plain");
     std::fs::write(&plain, b"data").unwrap();
     std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
     let a_file = plain.clone();
-    let cases: Vec<(&str, Box<dyn Fn() -> Command>, io::ErrorKind)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "missing program (PATH lookup)",
             Box::new(|| Command::new("no-such-program-ds")),
