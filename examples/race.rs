@@ -320,13 +320,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn enter_spawn(&self, worker: usize) {
+    /// Runs `spawn` as worker `worker`'s spawn call, visible to the watchdog.
+    fn tracked<T>(&self, worker: usize, spawn: impl FnOnce() -> T) -> T {
         let now = self.start.elapsed().as_millis() as u64 + 1;
         self.in_spawn[worker].store(now, Ordering::SeqCst);
-    }
-
-    fn leave_spawn(&self, worker: usize) {
+        let result = spawn();
         self.in_spawn[worker].store(0, Ordering::SeqCst);
+        result
     }
 
     fn stuck_workers(&self) -> usize {
@@ -461,14 +461,10 @@ fn run_std_workers(
             std::thread::spawn(move || -> io::Result<()> {
                 for _ in 0..per_worker {
                     let mut cmd = true_command();
-                    shared.enter_spawn(w);
-                    let child = if variant.double() {
-                        cmd.double_spawn().spawn()
-                    } else {
-                        cmd.spawn()
-                    };
-                    shared.leave_spawn(w);
-                    let mut child = child?;
+                    let mut child = shared.tracked(w, || match variant.double() {
+                        true => cmd.double_spawn().spawn(),
+                        false => cmd.spawn(),
+                    })?;
                     loop {
                         if continue_if_stopped(child.id()) {
                             shared.continued.fetch_add(1, Ordering::Relaxed);
@@ -508,14 +504,10 @@ fn run_tokio_workers(
                 tokio::spawn(async move {
                     for _ in 0..per_worker {
                         let mut cmd = tokio::process::Command::from(true_command());
-                        shared.enter_spawn(w);
-                        let child = if variant.double() {
-                            cmd.double_spawn().spawn()
-                        } else {
-                            cmd.spawn()
-                        };
-                        shared.leave_spawn(w);
-                        let mut child = child?;
+                        let mut child = shared.tracked(w, || match variant.double() {
+                            true => cmd.double_spawn().spawn(),
+                            false => cmd.spawn(),
+                        })?;
                         let pid = child.id().unwrap_or(0);
                         loop {
                             if continue_if_stopped(pid) {

@@ -246,27 +246,24 @@ pub fn output_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
     }
 }
 
+/// Every process in `/proc` with its stat fields.
+pub fn processes() -> Vec<(i32, ProcStat)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .collect()
+}
+
 /// Every process whose session id is `sid`.
 pub fn session_members(sid: i32) -> Vec<i32> {
-    let mut pids = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = proc_stat(pid) {
-            if stat.session == sid {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
+    processes()
+        .into_iter()
+        .filter(|(_, stat)| stat.session == sid)
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// SIGKILLs every process of session `sid` until none is left (at most 5 s).
@@ -316,26 +313,12 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
 
 /// Children of this process that are still around (zombies excluded).
 pub fn live_children() -> Vec<i32> {
-    // SAFETY: getpid cannot fail.
-    let me = unsafe { libc::getpid() };
-    let mut kids = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if let Some(stat) = proc_stat(pid) {
-                if stat.ppid == me && stat.state != 'Z' {
-                    kids.push(pid);
-                }
-            }
-        }
-    }
-    kids
+    let me = std::process::id() as i32;
+    processes()
+        .into_iter()
+        .filter(|(_, stat)| stat.ppid == me && stat.state != 'Z')
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// A scratch directory removed on drop.
