@@ -33,6 +33,10 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    pub(crate) fn in_place(&self) -> bool {
+        false
+    }
+
     pub(crate) fn finish(self, _cmd: &mut Command) {}
 }
 

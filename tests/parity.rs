@@ -116,6 +116,10 @@ fn main() {
                 run: stub_form_with_pre_exec,
             },
             Test {
+                name: "stub_form_output_keeps_pre_exec",
+                run: stub_form_output_keeps_pre_exec,
+            },
+            Test {
                 name: "stub_form_converted_to_tokio",
                 run: stub_form_converted_to_tokio,
             },
@@ -644,6 +648,26 @@ fn stub_form_with_pre_exec() {
     let exe = std::env::current_exe().unwrap();
     let first = report.lines().find(|l| l.starts_with("argv ")).unwrap();
     assert_eq!(first, format!("argv {:?}", exe.as_os_str()));
+}
+
+/// std's `output()` on a stub-form command: output()'s stdio defaults, and
+/// the `pre_exec` closure still runs (the command is spawned as it is).
+fn stub_form_output_keeps_pre_exec() {
+    let mut cmd = DoubleSpawn::new().std_command(std::env::current_exe().unwrap());
+    cmd.arg("probe");
+    // SAFETY: umask is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    let out = cmd.double_spawn().output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(has_line(&text, "umask 27"), "{text}");
+    assert!(has_line(&text, "fd 0 /dev/null r"), "{text}");
+    assert!(has_line(&text, "fd 1 pipe w"), "{text}");
 }
 
 fn stub_form_converted_to_tokio() {

@@ -130,6 +130,12 @@ impl Prepared {
         }
     }
 
+    /// True when the caller's command is in stub form and is to be spawned
+    /// as it is, under the guard.
+    pub(crate) fn in_place(&self) -> bool {
+        self.stub.is_none() && self.guard.is_some()
+    }
+
     /// Ends the spawn: resets a stub-form command's flags, releases the guard.
     pub(crate) fn finish(self, cmd: &mut Command) {
         if self.reset_arg0 {
@@ -159,7 +165,10 @@ pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::R
         unblock_tstp: !guard.was_blocked(),
         close_std: closed_std_fds(),
     };
-    if in_place && io == IoDefaults::Spawn {
+    if in_place {
+        if io == IoDefaults::Output {
+            rewrite::fill_unset_stdio(cmd, io)?;
+        }
         let reset_arg0 = flags != Flags::DEFAULT;
         if reset_arg0 {
             cmd.arg0(flags.to_arg0());

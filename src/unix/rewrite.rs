@@ -5,7 +5,8 @@
 //! (cleared, set, removed), working directory, uid/gid, process group and the
 //! three stdio settings; the target's program, `argv[0]` and arguments travel
 //! as separate `argv` entries (see `protocol`). The original command is only
-//! read, never changed.
+//! read, never changed; the one exception is `fill_unset_stdio`, for commands
+//! already in stub form.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -72,40 +73,25 @@ pub(crate) fn stub_command(
             "nul byte found in provided data",
         ));
     }
-    let hidden = inspect::hidden_settings(cmd).map_err(|u| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "double-spawn cannot carry the setting {} of the command for {:?}; \
-                 spawn it directly, or build it with DoubleSpawn::std_command",
-                u.0,
-                cmd.get_program()
-            ),
-        )
-    })?;
+    let hidden = hidden_settings(cmd)?;
+    let program = cmd.get_program();
+    let access = if hidden.uid.is_some() || hidden.gid.is_some() {
+        Access::ExistenceOnly
+    } else {
+        Access::CheckExecutable
+    };
+    let exec_path = resolve::resolve(
+        program,
+        child_path(cmd, &hidden).as_deref(),
+        cmd.get_current_dir(),
+        access,
+    )?;
 
     let mut stub = Command::new(exe);
-    stub.arg(MARKER);
-    if is_stub_form(cmd, exe) {
-        // Already in stub form: the stub looks the program up itself.
-        stub.args(cmd.get_args().skip(1));
-    } else {
-        let program = cmd.get_program();
-        let access = if hidden.uid.is_some() || hidden.gid.is_some() {
-            Access::ExistenceOnly
-        } else {
-            Access::CheckExecutable
-        };
-        let exec_path = resolve::resolve(
-            program,
-            child_path(cmd, &hidden).as_deref(),
-            cmd.get_current_dir(),
-            access,
-        )?;
-        stub.arg(exec_path)
-            .arg(hidden.arg0.as_deref().unwrap_or(program))
-            .args(cmd.get_args());
-    }
+    stub.arg(MARKER)
+        .arg(exec_path)
+        .arg(hidden.arg0.as_deref().unwrap_or(program))
+        .args(cmd.get_args());
 
     if hidden.env_clear {
         stub.env_clear();
@@ -135,20 +121,53 @@ pub(crate) fn stub_command(
         };
         // Only an inherited descriptor can be closed in the target.
         flags.close_std[slot] &= spec == StdioSpec::Inherit;
-        let stdio = match spec {
-            StdioSpec::Unset | StdioSpec::Inherit => Stdio::inherit(),
-            StdioSpec::Null => Stdio::null(),
-            StdioSpec::Piped => Stdio::piped(),
-            StdioSpec::Fd(fd) => Stdio::from(dup(fd)?),
-        };
-        match slot {
-            0 => stub.stdin(stdio),
-            1 => stub.stdout(stdio),
-            _ => stub.stderr(stdio),
-        };
+        set_stdio(&mut stub, slot, spec)?;
     }
     stub.arg0(flags.to_arg0());
     Ok(stub)
+}
+
+/// Gives the stdio a stub-form command leaves unset the defaults of `io`,
+/// so that it can be spawned as it is, `pre_exec` closures and all, with the
+/// stdio `output()` promises. The command keeps these settings afterwards,
+/// as a tokio command keeps the pipes its `output()` sets.
+pub(crate) fn fill_unset_stdio(cmd: &mut Command, io: IoDefaults) -> io::Result<()> {
+    let hidden = hidden_settings(cmd)?;
+    for (slot, spec) in hidden.stdio.iter().enumerate() {
+        if *spec == StdioSpec::Unset {
+            set_stdio(cmd, slot, io.for_unset(slot))?;
+        }
+    }
+    Ok(())
+}
+
+fn hidden_settings(cmd: &Command) -> io::Result<Hidden> {
+    inspect::hidden_settings(cmd).map_err(|u| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "double-spawn cannot carry the setting {} of the command for {:?}; \
+                 spawn it directly, or build it with DoubleSpawn::std_command",
+                u.0,
+                cmd.get_program()
+            ),
+        )
+    })
+}
+
+fn set_stdio(cmd: &mut Command, slot: usize, spec: StdioSpec) -> io::Result<()> {
+    let stdio = match spec {
+        StdioSpec::Unset | StdioSpec::Inherit => Stdio::inherit(),
+        StdioSpec::Null => Stdio::null(),
+        StdioSpec::Piped => Stdio::piped(),
+        StdioSpec::Fd(fd) => Stdio::from(dup(fd)?),
+    };
+    match slot {
+        0 => cmd.stdin(stdio),
+        1 => cmd.stdout(stdio),
+        _ => cmd.stderr(stdio),
+    };
+    Ok(())
 }
 
 /// The `PATH` the child will have: set or removed on the command, gone with
@@ -198,11 +217,15 @@ mod tests {
     }
 
     #[test]
-    fn stub_form_commands_are_copied_not_resolved() {
+    fn unset_stdio_of_a_stub_form_command_gets_output_defaults() {
         let mut cmd = Command::new(EXE);
-        cmd.args([MARKER, "no-such-program", "argv0", "x"]);
-        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Output, Flags::DEFAULT).unwrap();
-        assert_eq!(args(&stub), [MARKER, "no-such-program", "argv0", "x"]);
+        cmd.args([MARKER, "prog", "prog"]).stderr(Stdio::null());
+        fill_unset_stdio(&mut cmd, IoDefaults::Output).unwrap();
+        let h = inspect::hidden_settings(&cmd).unwrap();
+        assert_eq!(
+            h.stdio,
+            [StdioSpec::Null, StdioSpec::Piped, StdioSpec::Null]
+        );
     }
 
     #[test]
