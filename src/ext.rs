@@ -69,23 +69,66 @@ pub struct DoubleSpawnCommand<'a, C> {
 }
 
 /// Runs one spawn: decides the route under the guard, spawns the caller's
-/// command (`direct`) or the stub's (`stub`), then releases the guard.
+/// command (`direct`, told whether it is a stub-form command spawned in
+/// place under the guard) or the stub's (`stub`), then releases the guard.
+/// Neither closure may wait for the child: the guard is still held.
+/// `pid_of` reads the pid from the result for the `tracing` event.
 fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
     config: DoubleSpawn,
     io: IoDefaults,
-    direct: impl FnOnce(&mut C) -> io::Result<T>,
+    pid_of: fn(&T) -> Option<u32>,
+    direct: impl FnOnce(&mut C, bool) -> io::Result<T>,
     stub: impl FnOnce(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut prepared = imp::prepare(std_of(cmd), config.is_enabled(), io)?;
+    let route = match (prepared.stub.is_some(), prepared.in_place()) {
+        (true, _) => Route::Stub,
+        (false, true) => Route::StubForm,
+        (false, false) => Route::Direct,
+    };
+    let in_place = prepared.in_place();
     let result = match prepared.stub.take() {
         Some(stub_cmd) => stub(stub_cmd, cmd),
-        None => direct(cmd),
+        None => direct(cmd, in_place),
     };
     prepared.finish(std_of(cmd));
+    // The guard is released and the child has executed (or is running the
+    // stub): logging here cannot run between fork and exec.
+    if let Ok(spawned) = &result {
+        trace_spawn(std_of(cmd), route, pid_of(spawned));
+    }
     result
 }
+
+/// How a spawn was made, for the `tracing` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+enum Route {
+    /// The stub's command, rewritten from the caller's.
+    Stub,
+    /// The caller's stub-form command (`DoubleSpawn::std_command`), as it is.
+    StubForm,
+    /// The caller's command, directly.
+    Direct,
+}
+
+/// The `debug` event for one spawn: the target's program (for a stub-form
+/// command, the one its arguments name), its pid (`None` for std's
+/// `output()` on a direct route, which hides the child), and the route.
+#[cfg(feature = "tracing")]
+fn trace_spawn(cmd: &StdCommand, route: Route, pid: Option<u32>) {
+    let (program, route) = match route {
+        Route::Stub => (cmd.get_program(), "stub"),
+        Route::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
+        Route::Direct => (cmd.get_program(), "direct"),
+    };
+    tracing::debug!(?program, pid, route, "double-spawn: spawned");
+}
+
+#[cfg(not(feature = "tracing"))]
+fn trace_spawn(_cmd: &StdCommand, _route: Route, _pid: Option<u32>) {}
 
 fn std_self(cmd: &mut StdCommand) -> &mut StdCommand {
     cmd
@@ -105,7 +148,8 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             std_self,
             self.config,
             IoDefaults::Spawn,
-            |cmd| cmd.spawn(),
+            |child| Some(child.id()),
+            |cmd, _| cmd.spawn(),
             |mut stub, _| stub.spawn(),
         )
     }
@@ -116,14 +160,32 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     /// # Errors
     /// As [`spawn`](Self::spawn), and errors while waiting.
     pub fn output(&mut self) -> io::Result<Output> {
-        spawn_via(
+        /// A direct route runs std's own `output()` to completion (nothing
+        /// else applies its stdio defaults to an unchanged command); the
+        /// others return the child, which is waited for after the guard.
+        enum Spawned {
+            Finished(Output),
+            Running(std::process::Child),
+        }
+        let spawned = spawn_via(
             self.cmd,
             std_self,
             self.config,
             IoDefaults::Output,
-            |cmd| cmd.output().map(Ok),
-            |mut stub, _| stub.spawn().map(|child| child.wait_with_output()),
-        )?
+            |spawned| match spawned {
+                Spawned::Running(child) => Some(child.id()),
+                Spawned::Finished(_) => None,
+            },
+            |cmd, in_place| match in_place {
+                true => cmd.spawn().map(Spawned::Running),
+                false => cmd.output().map(Spawned::Finished),
+            },
+            |mut stub, _| stub.spawn().map(Spawned::Running),
+        )?;
+        match spawned {
+            Spawned::Finished(output) => Ok(output),
+            Spawned::Running(child) => child.wait_with_output(),
+        }
     }
 
     /// Like [`std::process::Command::status`].
@@ -150,7 +212,8 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
             TokioCommand::as_std_mut,
             self.config,
             IoDefaults::Spawn,
-            |cmd| cmd.spawn(),
+            tokio::process::Child::id,
+            |cmd, _| cmd.spawn(),
             |stub, cmd| {
                 let mut stub = TokioCommand::from(stub);
                 stub.kill_on_drop(cmd.get_kill_on_drop());
@@ -180,5 +243,98 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
             child.stderr.take();
             child.wait().await
         }
+    }
+}
+
+#[cfg(all(test, unix, feature = "tracing"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Records the fields of every event, as `name=value` strings.
+    #[derive(Clone, Default)]
+    struct Events(Arc<Mutex<Vec<Vec<String>>>>);
+
+    struct Fields<'a>(&'a mut Vec<String>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push(format!("{}={:?}", field.name(), value));
+        }
+    }
+
+    impl Subscriber for Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = vec![format!("level={}", event.metadata().level())];
+            event.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(fields);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn each_spawn_logs_program_pid_and_route() {
+        let events = Events::default();
+        let pid = tracing::subscriber::with_default(events.clone(), || {
+            let mut child = StdCommand::new("true")
+                .double_spawn_with(DoubleSpawn::disabled())
+                .spawn()
+                .unwrap();
+            child.wait().unwrap();
+            child.id()
+        });
+        let events = events.0.lock().unwrap();
+        let spawned: Vec<_> = events
+            .iter()
+            .filter(|e| e.iter().any(|f| f.contains("double-spawn: spawned")))
+            .collect();
+        assert_eq!(spawned.len(), 1, "{events:?}");
+        let fields = spawned[0];
+        for expected in [
+            "level=DEBUG".to_string(),
+            "program=\"true\"".to_string(),
+            format!("pid={pid}"),
+            "route=\"direct\"".to_string(),
+        ] {
+            assert!(fields.contains(&expected), "{expected} not in {fields:?}");
+        }
+    }
+
+    #[test]
+    fn the_route_names_the_target_not_the_stub() {
+        let events = Events::default();
+        tracing::subscriber::with_default(events.clone(), || {
+            let mut stub_form = StdCommand::new("/proc/self/exe");
+            stub_form.args([crate::protocol::MARKER, "make", "make", "-j4"]);
+            trace_spawn(&stub_form, Route::StubForm, Some(7));
+            trace_spawn(&StdCommand::new("make"), Route::Stub, Some(8));
+        });
+        let events = events.0.lock().unwrap();
+        let routes: Vec<_> = events
+            .iter()
+            .map(|e| (e[2].as_str(), e[3].as_str(), e[4].as_str()))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("program=\"make\"", "pid=7", "route=\"stub form\""),
+                ("program=\"make\"", "pid=8", "route=\"stub\""),
+            ],
+            "{events:?}"
+        );
     }
 }
