@@ -61,6 +61,46 @@
 //! tokio's reaping, `kill()`, `kill_on_drop` and process groups work as for a
 //! direct spawn.
 //!
+//! # Runners and process-wrap
+//!
+//! **Runners** that build a command in one place and spawn it in another:
+//! create it with [`DoubleSpawn::std_command`] (or `tokio_command`),
+//! configure it as usual (`env`, `current_dir`, stdio, `process_group`,
+//! `pre_exec`), convert it with `tokio::process::Command::from` if needed,
+//! move it to the task that spawns, and call `double_spawn().spawn()` there.
+//! `examples/runner.rs` is a complete parallel runner (one pipe for stdout
+//! and stderr, timeouts, Ctrl-Z forwarded to the jobs' process groups).
+//!
+//! **[process-wrap]** wrappers act in `pre_spawn` hooks, some through
+//! `pre_exec` closures (`ProcessSession`'s `setsid`). Build the command in
+//! stub form, so the closures run in the stub's child and survive its
+//! `exec`, and replace only the spawn call:
+//!
+//! ```no_run
+//! use double_spawn::{DoubleSpawn, DoubleSpawnExt};
+//! use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessSession};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let mut cmd = CommandWrap::from(DoubleSpawn::new().tokio_command("make"));
+//! cmd.command_mut().arg("-j4");
+//! cmd.wrap(ProcessSession).wrap(KillOnDrop);
+//! let mut child = cmd.spawn_with(|cmd| cmd.double_spawn().spawn())?;
+//! let status = child.wait().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Wrapping a plain `Command::new("make")` instead loses every `pre_exec`
+//! closure without an error (std hides them); only the settings std shows,
+//! such as `ProcessGroup`'s process group and `KillOnDrop`, are carried. The
+//! `process-wrap` feature adds `DoubleSpawn::tokio_command_wrap` and
+//! `DoubleSpawnWrapExt::double_spawn` (module `process_wrap`), which do both
+//! steps and refuse with `InvalidInput` a command not in stub form and the
+//! `ResetSigmask` wrapper, whose `pre_exec` unblocks SIGTSTP before `exec`
+//! and so reopens the hang. `tests/process_wrap.rs` checks each wrapper's
+//! effect on the target process.
+//!
+//! [process-wrap]: https://docs.rs/process-wrap
+//!
 //! # What differs from a direct spawn
 //!
 //! Nothing the target can observe: `argv` byte for byte (including
@@ -118,8 +158,12 @@
 //! # Features
 //!
 //! - `tracing` (default): one warning when double spawning falls back to a
-//!   direct spawn for a reason the user should know about. Nothing is ever
-//!   logged between `fork` and `exec`, nor by the stub.
+//!   direct spawn for a reason the user should know about, and a `debug`
+//!   event for every spawn (the target's program, its pid, and the route:
+//!   `stub`, `stub form` or `direct`). Nothing is ever logged between
+//!   `fork` and `exec`, nor by the stub.
+//! - `process-wrap`: the process-wrap adapter (see above). Needs Rust 1.87,
+//!   process-wrap's own minimum.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -129,6 +173,9 @@ pub mod exit_code;
 mod ext;
 mod fallback;
 mod guard;
+#[cfg(feature = "process-wrap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process-wrap")))]
+pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
 
