@@ -11,6 +11,7 @@ mod common;
 
 use std::io::Write;
 use std::process::Command;
+#[cfg(feature = "tracing")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Test;
