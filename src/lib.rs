@@ -173,6 +173,9 @@ pub mod exit_code;
 mod ext;
 mod fallback;
 mod guard;
+#[cfg(all(unix, feature = "job-control"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "job-control"))))]
+pub mod job_control;
 #[cfg(feature = "process-wrap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process-wrap")))]
 pub mod process_wrap;
