@@ -20,7 +20,7 @@
 //!
 //! Everything here is pure: it encodes and decodes bytes and spawns nothing.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::OsStr;
 
 /// The private subcommand that turns `init()` into the stub.
 pub(crate) const MARKER: &str = "__double-spawn-stub-v1";
@@ -90,16 +90,6 @@ impl Flags {
     }
 }
 
-/// A decoded stub command line, borrowing from `argv`.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct StubArgs<'a> {
-    pub(crate) flags: Flags,
-    /// What to execute: a path (contains `/`) or a bare name to look up.
-    pub(crate) program: &'a CStr,
-    /// The target's full `argv`, starting with its `argv[0]`.
-    pub(crate) argv: &'a [CString],
-}
-
 /// Why a command line that names the stub cannot be decoded.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Malformed {
@@ -115,96 +105,33 @@ pub(crate) fn is_stub_invocation<T: AsRef<OsStr>>(argv: &[T]) -> bool {
         .is_some_and(|a| a.as_ref() == OsStr::new(MARKER))
 }
 
-/// Decodes a stub command line; `argv[1]` must already be the marker.
-pub(crate) fn decode(argv: &[CString]) -> Result<StubArgs<'_>, Malformed> {
-    if argv.len() < 4 {
+/// Checks the shape of a stub command line of `argc` entries whose
+/// `argv[1]` is the marker and whose `argv[2]` (empty when absent) is
+/// `program`: the four fixed entries are there and there is a program.
+pub(crate) fn check_shape(argc: usize, program: &[u8]) -> Result<(), Malformed> {
+    if argc < 4 {
         return Err(Malformed::TooFewArguments);
     }
-    let program = argv[2].as_c_str();
     if program.is_empty() {
         return Err(Malformed::EmptyProgram);
     }
-    Ok(StubArgs {
-        flags: Flags::from_arg0(argv[0].as_bytes()),
-        program,
-        argv: &argv[3..],
-    })
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn boxed(v: &[&[u8]]) -> Vec<CString> {
-        v.iter()
-            .map(|s| CString::new(s.to_vec()).unwrap())
-            .collect()
-    }
-
     #[test]
-    fn flags_round_trip_every_combination() {
-        for bits in 0u8..16 {
-            let flags = Flags {
-                unblock_tstp: bits & 1 != 0,
-                close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
-            };
-            assert_eq!(Flags::from_arg0(flags.to_arg0().as_bytes()), flags);
-        }
-    }
-
-    #[test]
-    fn unknown_arg0_means_default_flags() {
-        for arg0 in [
-            &b"/proc/self/exe"[..],
-            b"",
-            b"double-spawn",
-            b"double-spawn:x",
-            b"double-spawn:t3",
-            b"double-spawn:\xff",
-        ] {
-            assert_eq!(Flags::from_arg0(arg0), Flags::DEFAULT, "{arg0:?}");
-        }
-        assert_eq!(Flags::DEFAULT.to_arg0(), "double-spawn:t");
+    fn shape_needs_four_entries_and_a_program() {
+        assert_eq!(check_shape(4, b"/bin/prog"), Ok(()));
+        assert_eq!(check_shape(9, b"prog"), Ok(()));
         assert_eq!(
-            Flags::from_arg0(b"double-spawn:"),
-            Flags {
-                unblock_tstp: false,
-                close_std: [false; 3]
-            }
+            check_shape(3, b"/bin/true"),
+            Err(Malformed::TooFewArguments)
         );
-    }
-
-    #[test]
-    fn decode_keeps_every_argument_byte_for_byte() {
-        let argv = boxed(&[
-            b"double-spawn:t0",
-            MARKER.as_bytes(),
-            b"/bin/prog",
-            b"argv zero",
-            b"",
-            b"--",
-            b"-h",
-            b"a\nb \"q\" 'q'",
-            b"\xff\xfe",
-        ]);
-        let d = decode(&argv).unwrap();
-        assert_eq!(d.program.to_bytes(), b"/bin/prog");
-        assert_eq!(d.argv, &argv[3..]);
-        assert_eq!(
-            d.flags,
-            Flags {
-                unblock_tstp: true,
-                close_std: [true, false, false]
-            }
-        );
-    }
-
-    #[test]
-    fn decode_rejects_malformed_lines() {
-        let short = boxed(&[b"x", MARKER.as_bytes(), b"/bin/true"]);
-        assert_eq!(decode(&short), Err(Malformed::TooFewArguments));
-        let empty = boxed(&[b"x", MARKER.as_bytes(), b"", b"a"]);
-        assert_eq!(decode(&empty), Err(Malformed::EmptyProgram));
+        assert_eq!(check_shape(2, b""), Err(Malformed::TooFewArguments));
+        assert_eq!(check_shape(4, b""), Err(Malformed::EmptyProgram));
     }
 
     #[test]

@@ -27,9 +27,13 @@ use crate::protocol::{self, Flags, MARKER};
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn init() {
+    // With glibc the stub has already run from its ELF constructor; this
+    // reference keeps that constructor linked into every binary calling init.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::hint::black_box(&stub::early::STUB_CONSTRUCTOR);
     let argv: Vec<OsString> = std::env::args_os().collect();
     if protocol::is_stub_invocation(&argv) {
-        stub::run(argv);
+        stub::run_from_init(argv);
     }
     INSTALLED.store(true, Ordering::Release);
 }

@@ -1,37 +1,108 @@
 //! The stub: the child side of a double spawn.
 //!
-//! `init()` lands here when the process was started with the private
-//! subcommand. The stub is an ordinary process (the parent's `posix_spawn`
-//! returned when the stub itself was executed), so it may allocate and print;
-//! it just does as little as possible, because everything it does is added to
-//! every spawn:
+//! The stub is this executable started with the private subcommand. It is an
+//! ordinary process (the parent's `posix_spawn` returned when the stub itself
+//! was executed), so nothing here runs between fork and exec; but everything
+//! it does is added to every spawn, so the path to the target's `exec` does
+//! no allocation, no argument copying and no logging:
 //!
 //! 1. refuse to act for a privileged binary (see `REFUSED_PRIVILEGED`);
-//! 2. decode the command line (no copies of the arguments beyond the
-//!    NUL-terminated strings `execv` needs);
-//! 3. undo what this process's own start-up changed compared with the child
-//!    of a direct spawn: std's runtime ignores SIGPIPE (a direct spawn resets
-//!    it to the default), and opens `/dev/null` on standard descriptors that
-//!    were closed (a direct spawn leaves them closed);
+//! 2. check the command line's shape and read the flags from `argv[0]`;
+//! 3. undo what differs from the child of a direct spawn: SIGPIPE goes back
+//!    to the default (std ignores it at start-up; a direct spawn resets it),
+//!    and, if std's start-up ran, the `/dev/null` it puts on closed standard
+//!    descriptors is closed again;
 //! 4. put back the signal mask the spawning thread had: unblock SIGTSTP when
 //!    the guard blocked it. A SIGTSTP that arrived since the spawn is
 //!    delivered here and stops the stub, which is harmless: the parent's spawn
 //!    has already returned, so the stop is visible and `SIGCONT` resumes it;
-//! 5. `execv` the target, or search `PATH` for a bare name (stub-form
-//!    commands only; `double_spawn()` passes a resolved path).
+//! 5. `execv` the target with the tail of this process's own `argv`, which
+//!    is already the target's NULL-terminated `argv`; a bare program name
+//!    (stub-form commands only; `double_spawn()` passes a resolved path) is
+//!    looked up in `PATH` with the candidate built in a stack buffer.
+//!
+//! There are two ways in. With glibc, which passes `argc`/`argv` to ELF
+//! constructors, an `.init_array` entry runs the stub before std's runtime
+//! starts and before any `main`: no runtime start-up to pay for or undo, and
+//! a `#[tokio::main]` runtime is never built in a stub. Elsewhere (musl
+//! passes no arguments to constructors) `init()` runs it from `main`.
+//! Failure paths may allocate: they print one line and exit.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use nix::libc;
+use nix::libc::{self, c_char, c_int};
 use nix::sys::signal::{pthread_sigmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
 
 use crate::exit_code;
-use crate::protocol::{self, Flags, Malformed};
+use crate::protocol::{self, Flags};
 
-/// Runs the stub with this process's arguments; never returns.
-pub(crate) fn run(argv: Vec<OsString>) -> ! {
+/// Whether std's runtime start-up ran in this process before the stub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Startup {
+    /// From the ELF constructor: nothing to undo but inherited state.
+    BeforeStd,
+    /// From `init()`: std ignored SIGPIPE and filled closed descriptors.
+    AfterStd,
+}
+
+/// Runs the stub from `init()` with this process's arguments; never returns.
+pub(crate) fn run_from_init(argv: Vec<OsString>) -> ! {
+    // Arguments come from execve and cannot contain NUL.
+    let argv: Vec<CString> = argv
+        .into_iter()
+        .map(|a| CString::new(a.into_vec()).unwrap_or_default())
+        .collect();
+    let mut ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` holds `argv.len()` pointers to NUL-terminated strings
+    // owned by `argv`, then NULL; both live until the process execs or exits.
+    unsafe { run(argv.len(), ptrs.as_ptr(), Startup::AfterStd) }
+}
+
+/// The ELF constructor (glibc only: it passes `argc`, `argv`, `envp`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) mod early {
+    use super::*;
+
+    /// Runs before `main` and before std's own constructor (`.00099`).
+    /// `init()` refers to it so that the object holding it is always linked.
+    #[used]
+    #[link_section = ".init_array.00098"]
+    pub(crate) static STUB_CONSTRUCTOR: extern "C" fn(
+        c_int,
+        *const *const c_char,
+        *const *const c_char,
+    ) = stub_constructor;
+
+    extern "C" fn stub_constructor(
+        argc: c_int,
+        argv: *const *const c_char,
+        _envp: *const *const c_char,
+    ) {
+        let argc = usize::try_from(argc).unwrap_or(0);
+        if argc < 2 || argv.is_null() {
+            return;
+        }
+        // SAFETY: glibc passes the process's `argv`: `argc` valid
+        // NUL-terminated strings followed by NULL, alive for the process.
+        unsafe {
+            let first = *argv.add(1);
+            if first.is_null() || CStr::from_ptr(first).to_bytes() != protocol::MARKER.as_bytes() {
+                return;
+            }
+            run(argc, argv, Startup::BeforeStd)
+        }
+    }
+}
+
+/// The stub proper; never returns.
+///
+/// # Safety
+/// `argv` must point to `argc` valid NUL-terminated strings followed by a
+/// NULL pointer, all alive until the process execs or exits.
+unsafe fn run(argc: usize, argv: *const *const c_char, startup: Startup) -> ! {
     if super::is_privileged() {
         fail(
             exit_code::REFUSED_PRIVILEGED,
@@ -40,27 +111,28 @@ pub(crate) fn run(argv: Vec<OsString>) -> ! {
             ),
         );
     }
-    // Arguments come from execve and cannot contain NUL.
-    let argv: Vec<CString> = argv
-        .into_iter()
-        .map(|a| CString::new(a.into_vec()).unwrap_or_default())
-        .collect();
-    let args = match protocol::decode(&argv) {
-        Ok(args) => args,
-        Err(Malformed::TooFewArguments | Malformed::EmptyProgram) => usage(),
+    // SAFETY: the caller guarantees `argc` valid entries.
+    let arg = |i: usize| unsafe { CStr::from_ptr(*argv.add(i)) };
+    let program = if argc >= 3 {
+        arg(2)
+    } else {
+        <&CStr>::default()
     };
-    let mut ptrs: Vec<*const libc::c_char> = args.argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-
-    restore_child_state(args.flags);
-    let errno = exec(args.program, &ptrs);
+    if protocol::check_shape(argc, program.to_bytes()).is_err() {
+        usage();
+    }
+    restore_child_state(Flags::from_arg0(arg(0).to_bytes()), startup);
+    // SAFETY: entries 3.. are the target's argv, NULL-terminated by the
+    // caller's guarantee.
+    let target_argv = unsafe { argv.add(3) };
+    let errno = exec(program, target_argv);
 
     let cwd = std::env::current_dir().unwrap_or_default();
     fail(
         exit_code::EXEC_FAILED,
         format_args!(
             "cannot execute {:?} in {:?}: {}",
-            OsString::from_vec(args.program.to_bytes().to_vec()),
+            OsStr::from_bytes(program.to_bytes()),
             cwd,
             std::io::Error::from_raw_os_error(errno)
         ),
@@ -79,21 +151,26 @@ fn usage() -> ! {
 
 fn fail(code: i32, msg: std::fmt::Arguments<'_>) -> ! {
     let _ = writeln!(std::io::stderr(), "double-spawn: {msg}");
-    std::process::exit(code)
+    // SAFETY: _exit ends the process at once; nothing of the stub's needs
+    // flushing (stderr is unbuffered) and no destructor or atexit handler of
+    // a program that never started should run.
+    unsafe { libc::_exit(code) }
 }
 
-fn restore_child_state(flags: Flags) {
+fn restore_child_state(flags: Flags, startup: Startup) {
     // SAFETY: installing SIG_DFL runs no code of ours in a signal context;
     // the stub is single-threaded here or about to exec, which ends every
     // other thread.
     unsafe {
         let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
     }
-    for (fd, close) in (0..3).zip(flags.close_std) {
-        if close && is_runtime_dev_null(fd) {
-            // SAFETY: closing a descriptor nothing in this process uses: the
-            // runtime opened it only to keep 0..=2 occupied.
-            unsafe { libc::close(fd) };
+    if startup == Startup::AfterStd {
+        for (fd, close) in (0..3).zip(flags.close_std) {
+            if close && is_runtime_dev_null(fd) {
+                // SAFETY: closing a descriptor nothing in this process uses:
+                // the runtime opened it only to keep 0..=2 occupied.
+                unsafe { libc::close(fd) };
+            }
         }
     }
     if flags.unblock_tstp {
@@ -105,7 +182,7 @@ fn restore_child_state(flags: Flags) {
 
 /// std's start-up opens `/dev/null` read-write on a closed standard
 /// descriptor; an explicit `Stdio::null()` opens it read-only or write-only.
-fn is_runtime_dev_null(fd: libc::c_int) -> bool {
+fn is_runtime_dev_null(fd: c_int) -> bool {
     // SAFETY: fcntl and fstat on a descriptor number only read kernel state;
     // `st` is a properly sized out-parameter.
     unsafe {
@@ -122,27 +199,35 @@ fn is_runtime_dev_null(fd: libc::c_int) -> bool {
 }
 
 /// Executes the target; returns the errno of the failure.
-fn exec(program: &CStr, argv: &[*const libc::c_char]) -> i32 {
-    if program.to_bytes().contains(&b'/') {
-        return execv(program, argv);
+fn exec(program: &CStr, argv: *const *const c_char) -> c_int {
+    let name = program.to_bytes();
+    if name.contains(&b'/') {
+        return execv(program.as_ptr(), argv);
     }
     // A bare name: search like posix_spawnp (no shell fallback on ENOEXEC).
-    let path = std::env::var_os("PATH");
-    let search = path
-        .as_deref()
-        .map(OsStrExt::as_bytes)
-        .unwrap_or(super::resolve::DEFAULT_PATH.as_bytes());
+    // SAFETY: getenv returns NULL or a NUL-terminated string owned by the
+    // environment, which nothing changes before exec.
+    let path = unsafe {
+        let p = libc::getenv(b"PATH\0".as_ptr().cast());
+        if p.is_null() {
+            super::resolve::DEFAULT_PATH.as_bytes()
+        } else {
+            CStr::from_ptr(p).to_bytes()
+        }
+    };
+    let mut buf = [0u8; libc::PATH_MAX as usize];
     let mut saw_eacces = false;
-    for dir in search.split(|&b| b == b':') {
+    for dir in path.split(|&b| b == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let mut candidate = Vec::with_capacity(dir.len() + 1 + program.to_bytes().len());
-        candidate.extend_from_slice(dir);
-        candidate.push(b'/');
-        candidate.extend_from_slice(program.to_bytes());
-        let Ok(candidate) = CString::new(candidate) else {
-            continue;
-        };
-        match execv(&candidate, argv) {
+        let len = dir.len() + 1 + name.len();
+        if len >= buf.len() {
+            continue; // as glibc: a candidate longer than PATH_MAX is skipped
+        }
+        buf[..dir.len()].copy_from_slice(dir);
+        buf[dir.len()] = b'/';
+        buf[dir.len() + 1..len].copy_from_slice(name);
+        buf[len] = 0;
+        match execv(buf.as_ptr().cast(), argv) {
             libc::EACCES => saw_eacces = true,
             libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
             other => return other,
@@ -155,11 +240,11 @@ fn exec(program: &CStr, argv: &[*const libc::c_char]) -> i32 {
     }
 }
 
-fn execv(path: &CStr, argv: &[*const libc::c_char]) -> i32 {
+fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     // SAFETY: `path` is NUL-terminated; `argv` is a NULL-terminated array of
-    // pointers to NUL-terminated strings that outlive the call. execv returns
-    // only on failure.
-    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    // pointers to NUL-terminated strings that outlive the call (see `run`).
+    // execv returns only on failure.
+    unsafe { libc::execv(path, argv) };
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::ENOEXEC)
