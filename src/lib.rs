@@ -35,18 +35,22 @@
 //! }
 //! ```
 //!
-//! (With `#[tokio::main]` the runtime is built before `init()` runs, which
-//! works but costs every stub a runtime start; a plain `fn main` that calls
-//! `init()` and then builds the runtime keeps the stub lean.)
+//! (With `#[tokio::main]` the runtime is built before `init()` runs. With
+//! glibc the stub never gets that far; elsewhere it works but costs every
+//! stub a runtime start, so a plain `fn main` that calls `init()` and then
+//! builds the runtime keeps the stub lean.)
 //!
 //! # How it works
 //!
-//! - [`init()`] checks whether `argv[1]` is the crate's private subcommand.
-//!   If so, the process is a stub: it undoes what its own start-up changed
-//!   (std ignores SIGPIPE, and fills closed standard descriptors with
-//!   `/dev/null`), unblocks SIGTSTP if the guard blocked it, and `execv`s
-//!   the target with its exact `argv`. Otherwise `init()` records that the
-//!   hook is installed and returns.
+//! - A process started with the crate's private subcommand in `argv[1]` is a
+//!   stub: it resets SIGPIPE to the default (as a direct spawn does),
+//!   unblocks SIGTSTP if the guard blocked it, and `execv`s the target with
+//!   the tail of its own `argv`, allocating nothing. With glibc this happens
+//!   in an ELF constructor, before std's runtime and before `main`; with
+//!   other C libraries [`init()`] does it, and also undoes std's start-up
+//!   (which ignores SIGPIPE and fills closed standard descriptors with
+//!   `/dev/null`). In any other process `init()` records that the hook is
+//!   installed and returns.
 //! - [`DoubleSpawnExt::double_spawn`] reads the command back (getters, and
 //!   std's `{:#?}` text for the settings that have no getter), resolves the
 //!   program exactly as a direct spawn would (so a missing program is a
