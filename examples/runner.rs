@@ -9,24 +9,26 @@
 //!
 //! 1. **Planning** builds every command up front, in *stub form*
 //!    (`DoubleSpawn::std_command`), and configures it over several
-//!    statements: arguments, environment, working directory, stdin, one pipe
-//!    for stdout and stderr together (so the output keeps its order), and a
-//!    process group of its own, so that a timeout can kill the job's whole
-//!    tree.
+//!    statements: arguments, environment, working directory, stdin, and one
+//!    pipe for stdout and stderr together (so the output keeps its order).
 //! 2. **Running** happens later, in one tokio task per job: the task
 //!    converts the std command into a tokio one, sets `kill_on_drop`, and
-//!    spawns it with `double_spawn()`, which spawns a stub-form command as
-//!    it is, under the SIGTSTP guard. It then reads the output, enforces the
-//!    timeout, and kills what the job left behind.
+//!    spawns it with `JobControl::spawn`, which puts it in a process group
+//!    of its own (so that a timeout can kill the job's whole tree) and
+//!    spawns the stub-form command as it is with `double_spawn()`, under the
+//!    SIGTSTP guard. It then reads the output, enforces the timeout, and
+//!    kills what the job left behind.
 //!
-//! Ctrl-Z: the jobs are in process groups of their own, so the terminal's
-//! SIGTSTP reaches only the runner. The runner forwards it to every job's
-//! group, stops itself with SIGSTOP (its SIGTSTP listener replaced the
-//! default stop action), and on being continued sends SIGCONT to the jobs.
-//! Time spent stopped does not count against a job's timeout. Ctrl-C and
-//! SIGTERM kill every job's group and end the runner. A SIGTSTP that lands
-//! while a job is being spawned is exactly the case double spawning exists
-//! for: the spawn returns, the job is registered, then it is stopped.
+//! Ctrl-Z, Ctrl-C and timeouts come from `double_spawn::job_control`. The
+//! jobs are in process groups of their own, so the terminal's SIGTSTP
+//! reaches only the runner; `JobControl::suspend` forwards it to every
+//! job's group, stops the runner with SIGSTOP, and on being continued sends
+//! SIGCONT to the jobs. Timeouts run on the job control's pausable clock,
+//! so time spent stopped does not count against them. Ctrl-C, SIGTERM,
+//! SIGHUP and SIGQUIT kill every job's group and end the runner. A SIGTSTP
+//! that lands while a job is being spawned is exactly the case double
+//! spawning exists for: the spawn returns, the job is registered, then it
+//! is stopped.
 //!
 //! The report, in job order, one header line per job followed by its output:
 //!
@@ -38,7 +40,7 @@
 //! ```
 //!
 //! The exit code is 0 when every job exited with 0, else 1 (2 for bad
-//! arguments).
+//! arguments, 128 + the signal number when a signal ended the run).
 
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
@@ -54,22 +56,21 @@ fn main() {
 
 #[cfg(unix)]
 mod unix {
-    use std::collections::HashSet;
     use std::io::{self, Write};
     use std::os::fd::OwnedFd;
     use std::os::unix::process::ExitStatusExt;
     use std::path::PathBuf;
     use std::process::{ExitCode, ExitStatus, Stdio};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::sync::Arc;
+    use std::time::Duration;
 
-    use double_spawn::{DoubleSpawn, DoubleSpawnExt};
+    use double_spawn::job_control::{JobControl, JobSignal, Signals};
+    use double_spawn::DoubleSpawn;
     use nix::fcntl::OFlag;
-    use nix::sys::signal::{killpg, raise, Signal};
+    use nix::sys::signal::{killpg, Signal};
     use nix::unistd::{pipe2, Pid};
     use tokio::io::AsyncReadExt;
     use tokio::net::unix::pipe;
-    use tokio::signal::unix::{signal, SignalKind};
     use tokio::sync::Semaphore;
 
     /// How long to wait for output after a job's process group was killed.
@@ -147,6 +148,7 @@ mod unix {
     }
 
     /// Step 1: build a job's command in stub form, one setting at a time.
+    /// (`JobControl::spawn` adds the last one: a process group of its own.)
     fn plan(index: usize, script: &str, dir: Option<&PathBuf>) -> io::Result<Planned> {
         let mut command = DoubleSpawn::new().std_command("sh");
         command.arg("-c").arg(script);
@@ -160,8 +162,6 @@ mod unix {
         let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
         command.stderr(write.try_clone()?);
         command.stdout(write);
-        // A group of its own: a timeout or Ctrl-C reaches the whole tree.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         Ok(Planned {
             index,
             command,
@@ -183,88 +183,10 @@ mod unix {
         output: Vec<u8>,
     }
 
-    /// The jobs' process groups, and the time the runner spent stopped.
-    #[derive(Default)]
-    struct Jobs {
-        state: Mutex<JobsState>,
-    }
-
-    #[derive(Default)]
-    struct JobsState {
-        groups: HashSet<i32>,
-        /// Set while the runner stops itself.
-        stopped: bool,
-        /// The total time spent stopped so far.
-        paused: Duration,
-    }
-
-    impl Jobs {
-        /// Spawns `command` and records its group, under the lock that the
-        /// signal handling takes, so a job is either spawned and known, or
-        /// not spawned yet, when the runner forwards a signal.
-        fn spawn(
-            &self,
-            command: &mut tokio::process::Command,
-        ) -> io::Result<tokio::process::Child> {
-            let mut state = self.state.lock().unwrap();
-            let child = command.double_spawn().spawn()?;
-            if let Some(pid) = child.id() {
-                state.groups.insert(pid as i32);
-            }
-            Ok(child)
-        }
-
-        /// Kills what is left of a finished job's group and forgets it.
-        fn finish(&self, pgid: i32) {
-            let mut state = self.state.lock().unwrap();
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-            state.groups.remove(&pgid);
-        }
-
-        fn signal_all(state: &JobsState, signal: Signal) {
-            for &pgid in &state.groups {
-                let _ = killpg(Pid::from_raw(pgid), signal);
-            }
-        }
-
-        /// Ctrl-Z: stop the jobs, then the runner; continue them on resume.
-        fn suspend(&self) {
-            let mut state = self.state.lock().unwrap();
-            Self::signal_all(&state, Signal::SIGTSTP);
-            state.stopped = true;
-            let since = Instant::now();
-            // The lock is held while stopped: no job can be spawned (and
-            // miss the SIGTSTP) between the forwarding and the stop.
-            let _ = raise(Signal::SIGSTOP);
-            state.paused += since.elapsed();
-            state.stopped = false;
-            Self::signal_all(&state, Signal::SIGCONT);
-        }
-
-        /// The time a job that started at `start`, when the runner had been
-        /// stopped for `paused_then`, has really run; `None` while the
-        /// runner is stopping or stopped.
-        fn running_time(&self, start: Instant, paused_then: Duration) -> Option<Duration> {
-            let state = self.state.lock().unwrap();
-            if state.stopped {
-                return None;
-            }
-            Some(start.elapsed().saturating_sub(state.paused - paused_then))
-        }
-
-        fn paused(&self) -> Duration {
-            self.state.lock().unwrap().paused
-        }
-
-        fn kill_all(&self) {
-            Self::signal_all(&self.state.lock().unwrap(), Signal::SIGKILL);
-        }
-    }
-
     async fn run(options: Options) -> io::Result<bool> {
-        let jobs = Arc::new(Jobs::default());
+        let jc = JobControl::new();
         // Listen before the first spawn, so no Ctrl-Z is lost in between.
-        listen(Arc::clone(&jobs))?;
+        listen(Signals::new()?, jc.clone());
         let planned = (options.scripts.iter().enumerate())
             .map(|(index, script)| plan(index, script, options.dir.as_ref()))
             .collect::<io::Result<Vec<Planned>>>()?;
@@ -272,11 +194,11 @@ mod unix {
         let tasks: Vec<_> = planned
             .into_iter()
             .map(|job| {
-                let jobs = Arc::clone(&jobs);
+                let jc = jc.clone();
                 let permits = Arc::clone(&permits);
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("open semaphore");
-                    run_job(job, &jobs, options.timeout).await
+                    run_job(job, &jc, options.timeout).await
                 })
             })
             .collect();
@@ -287,28 +209,30 @@ mod unix {
         print_reports(&reports)
     }
 
-    /// Ctrl-Z suspends the jobs and the runner; Ctrl-C and SIGTERM kill the
-    /// jobs and end the runner with 128 + the signal number.
-    fn listen(jobs: Arc<Jobs>) -> io::Result<()> {
-        let mut tstp = signal(SignalKind::from_raw(Signal::SIGTSTP as i32))?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
+    /// Ctrl-Z suspends the jobs and the runner; Ctrl-C, SIGTERM, SIGHUP and
+    /// SIGQUIT kill the jobs and end the runner with 128 + the signal number.
+    fn listen(mut signals: Signals, jc: JobControl) {
         tokio::spawn(async move {
-            let code = loop {
-                tokio::select! {
-                    _ = tstp.recv() => jobs.suspend(),
-                    _ = int.recv() => break 130,
-                    _ = term.recv() => break 143,
+            let sig = loop {
+                match signals.recv().await {
+                    JobSignal::Stop => match jc.suspend(|| {}) {
+                        Ok(true) => {}
+                        Ok(false) => eprintln!(
+                            "runner: not stopping: this process group is orphaned, \
+                             nobody could continue it"
+                        ),
+                        Err(e) => eprintln!("runner: cannot stop: {e}"),
+                    },
+                    sig => break sig,
                 }
             };
-            jobs.kill_all();
-            std::process::exit(code);
+            jc.kill_all();
+            std::process::exit(sig.exit_code());
         });
-        Ok(())
     }
 
     /// Step 2, in the job's own task: convert, spawn, read, time out.
-    async fn run_job(job: Planned, jobs: &Jobs, timeout: Duration) -> Report {
+    async fn run_job(job: Planned, jc: &JobControl, timeout: Duration) -> Report {
         let Planned {
             index,
             command,
@@ -318,45 +242,47 @@ mod unix {
         // stub form included; tokio-only settings are added afterwards.
         let mut command = tokio::process::Command::from(command);
         command.kill_on_drop(true);
-        let start = Instant::now();
-        let paused_then = jobs.paused();
-        let spawned = jobs.spawn(&mut command);
+        // Timed on the job control's clock, which stands still while the
+        // runner is stopped: a Ctrl-Z does not use up the timeout.
+        let clock = jc.clock();
+        let start = clock.elapsed();
+        let ran = || clock.elapsed().saturating_sub(start);
+        let deadline = clock.sleep(timeout);
+        let spawned = jc.spawn(&mut command);
         drop(command); // our copies of the pipe's write end: EOF comes with the job
-        let mut child = match spawned {
-            Ok(child) => child,
+        let mut job = match spawned {
+            Ok(job) => job,
             Err(e) => {
                 return Report {
                     index,
                     outcome: Outcome::SpawnFailed(e),
-                    elapsed: start.elapsed(),
+                    elapsed: ran(),
                     output: Vec::new(),
                 }
             }
         };
-        let pgid = child.id().expect("a running child has a pid") as i32;
+        let pgid = Pid::from_raw(job.id() as i32);
         let mut reader = tokio::spawn(read_all(output));
-        let outcome = loop {
-            let left = match jobs.running_time(start, paused_then) {
-                Some(ran) if ran >= timeout => {
-                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-                    let _ = child.wait().await;
-                    break Outcome::TimedOut;
-                }
-                Some(ran) => timeout - ran,
-                None => Duration::from_millis(20), // stopped: look again later
-            };
-            tokio::select! {
-                status = child.wait() => break match status {
-                    Ok(status) => Outcome::Exited(status),
-                    Err(e) => Outcome::SpawnFailed(e),
-                },
-                _ = tokio::time::sleep(left) => {}
+        let outcome = tokio::select! {
+            status = job.wait() => match status {
+                Ok(status) => Outcome::Exited(status),
+                Err(e) => Outcome::SpawnFailed(e),
+            },
+            () = deadline => {
+                job.kill();
+                let _ = job.wait().await;
+                Outcome::TimedOut
             }
         };
-        let elapsed = (jobs.running_time(start, paused_then)).unwrap_or_else(|| start.elapsed());
+        let elapsed = ran();
         // Whatever the job left running in its group goes too; then the
-        // pipe's last writer is gone and the reader sees EOF.
-        jobs.finish(pgid);
+        // pipe's last writer is gone and the reader sees EOF. The job
+        // control stops tracking a group once its leader is reaped, so this
+        // is the runner's own kill. The group's id cannot be reused while a
+        // process of the group lives; if none does, the kill fails with
+        // ESRCH, unless the kernel went through every other pid in the
+        // meantime and gave this one to a new group.
+        let _ = killpg(pgid, Signal::SIGKILL);
         let output = match tokio::time::timeout(DRAIN_LIMIT, &mut reader).await {
             Ok(Ok(Ok(bytes))) => bytes,
             _ => {
@@ -371,7 +297,6 @@ mod unix {
             output,
         }
     }
-
     async fn read_all(fd: OwnedFd) -> io::Result<Vec<u8>> {
         let mut pipe = pipe::Receiver::from_owned_fd(fd)?;
         let mut bytes = Vec::new();
