@@ -6,6 +6,7 @@
 //! with a time limit after which everything in that session is killed. This
 //! test process sends no signal; the supervisor signals its own jobs.
 
+mod common;
 mod supervisor_support;
 
 use std::io::Read;

@@ -8,6 +8,7 @@
 //! is set far beyond the test's limits, so a test only passes if the jobs
 //! ended for the reason under test, not because the grace period ran out.
 
+mod common;
 mod supervisor_support;
 
 use std::time::Duration;

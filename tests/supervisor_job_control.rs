@@ -8,6 +8,7 @@
 //! its own (see `supervisor_support`), so that the signals it sends and
 //! the handlers it installs touch nothing else.
 
+mod common;
 mod supervisor_support;
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};

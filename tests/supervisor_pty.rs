@@ -16,6 +16,7 @@
 //! the Ctrl-Z lands while a job is between fork and exec, the job stops
 //! there, and the supervisor hangs inside `spawn()` instead of stopping.
 
+mod common;
 mod supervisor_support;
 
 use std::time::{Duration, Instant};

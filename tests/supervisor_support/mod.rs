@@ -26,57 +26,9 @@ use nix::sys::signal::{kill, signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, setpgid, setsid, tcsetpgrp, Pid};
 
-// ---------------------------------------------------------------------------
-// The runner.
-// ---------------------------------------------------------------------------
-
-/// A named test.
-pub struct Test {
-    pub name: &'static str,
-    pub run: fn(),
-}
-
-/// Runs the tests whose names contain a non-flag argument (all when there
-/// is none), prints libtest-style lines, exits 101 on any failure.
-pub fn run_tests(binary: &str, tests: &[Test]) -> ! {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = tests
-        .iter()
-        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests ({binary})", selected.len());
-    let start = Instant::now();
-    let mut failed = Vec::new();
-    for test in &selected {
-        let ok = std::panic::catch_unwind(test.run).is_ok();
-        println!(
-            "test {} ... {}",
-            test.name,
-            if ok { "ok" } else { "FAILED" }
-        );
-        if !ok {
-            failed.push(test.name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("\nfailures:");
-        for name in &failed {
-            println!("    {name}");
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
-        failed.len(),
-        tests.len() - selected.len(),
-        start.elapsed().as_secs_f64()
-    );
-    std::process::exit(if failed.is_empty() { 0 } else { 101 })
-}
+// The runner: the one the other harness-less tests use.
+#[allow(unused_imports)] // supervisor_cli uses libtest's runner
+pub use crate::common::{run_tests, Test};
 
 /// The supervisor example next to this test binary
 /// (`target/<profile>/examples/supervisor`; `cargo test` builds examples
