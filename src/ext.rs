@@ -83,12 +83,12 @@ fn spawn_via<C, T>(
     stub: impl FnOnce(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut prepared = imp::prepare(std_of(cmd), config.is_enabled(), io)?;
-    let route = match (prepared.stub.is_some(), prepared.in_place()) {
+    let in_place = prepared.in_place();
+    let route = match (prepared.stub.is_some(), in_place) {
         (true, _) => Route::Stub,
         (false, true) => Route::StubForm,
         (false, false) => Route::Direct,
     };
-    let in_place = prepared.in_place();
     let result = match prepared.stub.take() {
         Some(stub_cmd) => stub(stub_cmd, cmd),
         None => direct(cmd, in_place),

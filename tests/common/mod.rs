@@ -218,32 +218,25 @@ pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatu
 
 /// Collects the output of `child` at most `limit`.
 pub fn output_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
-    use std::io::Read;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let reader = |pipe: Option<std::process::ChildStdout>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = reader(stdout);
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = stderr {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let status = wait_bounded(&mut child, limit, what);
     Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain<R: io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// Every process in `/proc` with its stat fields.
