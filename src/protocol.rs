@@ -1,6 +1,10 @@
-//! The stub's command line: what the parent writes and what the stub reads.
+//! The stub protocol: what the parent writes and what every stub reads.
 //!
-//! A stub command line looks like this (`argv` of the current executable):
+//! There is one protocol, whichever stub runs it (the current executable,
+//! or the embedded static stub): this file uses nothing but `core`, so it is
+//! compiled into the crate and, unchanged, into the embedded stub.
+//!
+//! A stub command line looks like this:
 //!
 //! ```text
 //! argv[0]  "double-spawn:<flags>"   spawn-time flags, see `Flags`
@@ -16,25 +20,61 @@
 //! be replaced after the command was built (`CommandExt::arg0`): a runner may
 //! build a stub-form command long before it is spawned, and what the stub has
 //! to undo (the guard's SIGTSTP block, file descriptors the stub's runtime
-//! opened) is only known at the moment of the spawn.
+//! opened, the parent's dispositions of the C library's internal signals) is
+//! only known at the moment of the spawn.
+//!
+//! # The flags
+//!
+//! `argv[0]` is `double-spawn:` followed by, in this order:
+//!
+//! - `t`: SIGTSTP was blocked by the guard only; unblock it.
+//! - `0`, `1`, `2`: standard descriptor *n* was closed in the parent (or
+//!   close-on-exec), so a direct spawn's target would find it closed; a stub
+//!   whose runtime start-up put `/dev/null` there closes it again.
+//! - `i` and one octal digit: which of signals 32, 33, 34 (bits 0, 1, 2) the
+//!   parent ignores. The stub sets each of the three to ignored or default
+//!   accordingly, as a `fork`/`exec` child of the parent would inherit them
+//!   (`posix_spawn` leaves them ignored in its child, whatever the parent
+//!   did). No other disposition is touched. Absent: none ignored.
+//! - `e` and a decimal number 1 to 255: the exit code for an `exec` that
+//!   fails inside the stub. Absent: [`EXEC_FAILED_DEFAULT`].
+//!
+//! Anything that does not parse yields [`Flags::DEFAULT`]: `argv[0]` is the
+//! one entry a caller may have set to anything, and an unknown value must not
+//! make the stub close descriptors it was not told to close.
+//!
+//! # Who the stub obeys
+//!
+//! A stub acts only when the `exec` that started it was made by a process
+//! that already ran the stub's own code: the file name handed to `execve`
+//! (the kernel's `AT_EXECFN`) must be the path only such a process can use,
+//! see [`trusted_exec_name`]. A shell, `sudo`, a wrapper or any other program
+//! replaying the stub's arguments names the binary by its real path and is
+//! refused (see `exit_code::REFUSED`).
 //!
 //! Everything here is pure: it encodes and decodes bytes and spawns nothing.
 
-use std::ffi::OsStr;
-
-/// The private subcommand that turns `init()` into the stub.
+/// The private subcommand, `argv[1]` of every stub command line.
 pub(crate) const MARKER: &str = "__double-spawn-stub-v1";
 
 /// Prefix of the stub's `argv[0]`; the flags follow the colon.
 const ARG0_PREFIX: &[u8] = b"double-spawn:";
 
-/// What the stub undoes before it executes the target.
-///
-/// Parsed from the stub's `argv[0]`. A stub started without a recognisable
-/// `argv[0]` (someone spawned a stub-form command by hand) gets the default,
-/// which is what a guarded spawn from a thread that did not block SIGTSTP
-/// needs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The exit code for a failed `exec` when the parent names none.
+pub(crate) const EXEC_FAILED_DEFAULT: u8 = 127;
+
+/// The path a current-executable stub is executed by (Linux).
+pub(crate) const SELF_EXE: &[u8] = b"/proc/self/exe";
+
+/// The prefix of the path an embedded stub is executed by: its memfd in the
+/// spawning process, `/proc/self/fd/N`.
+pub(crate) const SELF_FD_PREFIX: &[u8] = b"/proc/self/fd/";
+
+/// The C library's internal signals whose dispositions the stub sets.
+pub(crate) const INTERNAL_SIGNALS: [i32; 3] = [32, 33, 34];
+
+/// What the stub undoes and restores before it executes the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Flags {
     /// SIGTSTP was blocked by the guard only: unblock it in the stub.
     pub(crate) unblock_tstp: bool,
@@ -42,51 +82,173 @@ pub(crate) struct Flags {
     /// target of a direct spawn would find it closed. The stub's runtime puts
     /// `/dev/null` there at start-up; the stub closes it again.
     pub(crate) close_std: [bool; 3],
+    /// Signal `INTERNAL_SIGNALS[i]` is ignored in the parent.
+    pub(crate) ignored_internal: [bool; 3],
+    /// The stub's exit code when the target's `exec` fails.
+    pub(crate) exec_failed: u8,
+}
+
+/// The longest `argv[0]` `Flags::to_arg0` writes:
+/// `double-spawn:` `t` `012` `i7` `e255`.
+const ARG0_MAX: usize = ARG0_PREFIX.len() + 1 + 3 + 2 + 4;
+
+/// An encoded `argv[0]`, built without allocating.
+#[derive(Clone, Copy)]
+pub(crate) struct Arg0 {
+    buf: [u8; ARG0_MAX],
+    len: usize,
+}
+
+impl Arg0 {
+    /// The encoded flags.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII is ever written, so this cannot fail.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+}
+
+impl core::fmt::Debug for Arg0 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Flags {
-    /// The flags a stub-form command carries from the moment it is built.
+    /// The flags a stub-form command carries from the moment it is built,
+    /// and what a stub assumes for an `argv[0]` it cannot read.
     pub(crate) const DEFAULT: Flags = Flags {
         unblock_tstp: true,
         close_std: [false; 3],
+        ignored_internal: [false; 3],
+        exec_failed: EXEC_FAILED_DEFAULT,
     };
 
     /// Encodes the flags as the stub's `argv[0]`.
-    pub(crate) fn to_arg0(self) -> String {
-        let mut s = String::from_utf8(ARG0_PREFIX.to_vec()).expect("ASCII prefix");
-        if self.unblock_tstp {
-            s.push('t');
+    pub(crate) fn to_arg0(self) -> Arg0 {
+        let mut out = Arg0 {
+            buf: [0; ARG0_MAX],
+            len: 0,
+        };
+        for &b in ARG0_PREFIX {
+            out.push(b);
         }
-        for (i, close) in self.close_std.iter().enumerate() {
-            if *close {
-                s.push(char::from(b'0' + i as u8));
+        if self.unblock_tstp {
+            out.push(b't');
+        }
+        for (i, close) in (0u8..).zip(self.close_std) {
+            if close {
+                out.push(b'0' + i);
             }
         }
-        s
+        let mask = (0u8..)
+            .zip(self.ignored_internal)
+            .fold(0u8, |m, (i, ignored)| m | (u8::from(ignored) << i));
+        if mask != 0 {
+            out.push(b'i');
+            out.push(b'0' + mask);
+        }
+        let code = if self.exec_failed == 0 {
+            EXEC_FAILED_DEFAULT
+        } else {
+            self.exec_failed
+        };
+        if code != EXEC_FAILED_DEFAULT {
+            out.push(b'e');
+            let digits = [code / 100, code / 10 % 10, code % 10];
+            let skip = if code >= 100 {
+                0
+            } else if code >= 10 {
+                1
+            } else {
+                2
+            };
+            for d in &digits[skip..] {
+                out.push(b'0' + d);
+            }
+        }
+        out
     }
 
-    /// Decodes the stub's `argv[0]`.
-    ///
-    /// Anything that is not exactly a prefix followed by known flag letters
-    /// yields `Flags::DEFAULT`: `argv[0]` is the one entry a caller may have
-    /// set to anything, and an unknown value must not make the stub close
-    /// descriptors it was not told to close.
+    /// Decodes the stub's `argv[0]`; anything unexpected yields
+    /// [`Flags::DEFAULT`].
     pub(crate) fn from_arg0(arg0: &[u8]) -> Flags {
-        let Some(rest) = arg0.strip_prefix(ARG0_PREFIX) else {
-            return Flags::DEFAULT;
-        };
+        Flags::parse(arg0).unwrap_or(Flags::DEFAULT)
+    }
+
+    fn parse(arg0: &[u8]) -> Option<Flags> {
+        let mut rest = arg0.strip_prefix(ARG0_PREFIX)?;
         let mut flags = Flags {
             unblock_tstp: false,
             close_std: [false; 3],
+            ignored_internal: [false; 3],
+            exec_failed: EXEC_FAILED_DEFAULT,
         };
-        for &b in rest {
+        while let Some((&b, tail)) = rest.split_first() {
+            rest = tail;
             match b {
                 b't' => flags.unblock_tstp = true,
                 b'0'..=b'2' => flags.close_std[usize::from(b - b'0')] = true,
-                _ => return Flags::DEFAULT,
+                b'i' => {
+                    let (&m, tail) = rest.split_first()?;
+                    rest = tail;
+                    if !(b'0'..=b'7').contains(&m) {
+                        return None;
+                    }
+                    for (i, ignored) in flags.ignored_internal.iter_mut().enumerate() {
+                        *ignored = (m - b'0') & (1 << i) != 0;
+                    }
+                }
+                b'e' => {
+                    let digits = rest.iter().take_while(|d| d.is_ascii_digit()).count();
+                    if digits == 0 || digits > 3 {
+                        return None;
+                    }
+                    let code = rest[..digits]
+                        .iter()
+                        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+                    rest = &rest[digits..];
+                    flags.exec_failed = u8::try_from(code).ok().filter(|&c| c != 0)?;
+                }
+                _ => return None,
             }
         }
-        flags
+        Some(flags)
+    }
+}
+
+/// Which stub is running the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StubKind {
+    /// The current executable, started by the path `/proc/self/exe`.
+    CurrentExe,
+    /// The embedded static stub, started from its memfd by
+    /// `/proc/self/fd/N`.
+    #[allow(dead_code)] // read by the embedded stub's own build
+    Embedded,
+}
+
+/// Whether the file name the stub's `execve` was given (`AT_EXECFN`) proves
+/// that the process which made that `execve` already ran the stub's code.
+///
+/// `/proc/self/exe` names the executable of the process that opens it, so a
+/// process that `execve`s it starts *its own* executable again: only code
+/// inside this binary can start a current-executable stub by that name, and
+/// the kernel resolves it at the moment of the `execve`, so nothing the
+/// spawner does afterwards (exit, `exec` another program) matters. Anyone
+/// else (a shell, `sudo`, a wrapper) names the binary by its real path. The
+/// embedded stub has no path outside the spawning process at all: it lives
+/// in a memfd and is started as `/proc/self/fd/N`.
+pub(crate) fn trusted_exec_name(kind: StubKind, exec_name: &[u8]) -> bool {
+    match kind {
+        StubKind::CurrentExe => exec_name == SELF_EXE,
+        StubKind::Embedded => exec_name
+            .strip_prefix(SELF_FD_PREFIX)
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit)),
     }
 }
 
@@ -99,10 +261,10 @@ pub(crate) enum Malformed {
     EmptyProgram,
 }
 
-/// Returns true when `argv` asks this process to act as the stub.
-pub(crate) fn is_stub_invocation<T: AsRef<OsStr>>(argv: &[T]) -> bool {
-    argv.get(1)
-        .is_some_and(|a| a.as_ref() == OsStr::new(MARKER))
+/// Returns true when `arg1` (the process's `argv[1]`) asks it to act as a
+/// stub.
+pub(crate) fn is_marker(arg1: &[u8]) -> bool {
+    arg1 == MARKER.as_bytes()
 }
 
 /// Checks the shape of a stub command line of `argc` entries whose
@@ -135,10 +297,101 @@ mod tests {
     }
 
     #[test]
-    fn marker_must_be_the_first_argument() {
-        assert!(is_stub_invocation(&["x", MARKER]));
-        assert!(!is_stub_invocation(&["x"]));
-        assert!(!is_stub_invocation(&["x", "y", MARKER]));
-        assert!(!is_stub_invocation(&[MARKER]));
+    fn marker_is_exact() {
+        assert!(is_marker(MARKER.as_bytes()));
+        assert!(!is_marker(b"__double-spawn-stub-v"));
+        assert!(!is_marker(b""));
+    }
+
+    fn all_flags() -> impl Iterator<Item = Flags> {
+        (0u32..1 << 7).flat_map(|bits| {
+            [1u8, 9, 10, 70, 99, 100, 127, 255].map(move |code| Flags {
+                unblock_tstp: bits & 1 != 0,
+                close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
+                ignored_internal: [bits & 16 != 0, bits & 32 != 0, bits & 64 != 0],
+                exec_failed: code,
+            })
+        })
+    }
+
+    #[test]
+    fn every_flag_combination_round_trips() {
+        for flags in all_flags() {
+            let arg0 = flags.to_arg0();
+            assert_eq!(
+                Flags::from_arg0(arg0.as_str().as_bytes()),
+                flags,
+                "{arg0:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoding_is_short_and_stable() {
+        assert_eq!(Flags::DEFAULT.to_arg0().as_str(), "double-spawn:t");
+        let flags = Flags {
+            unblock_tstp: true,
+            close_std: [true, false, true],
+            ignored_internal: [true, true, false],
+            exec_failed: 70,
+        };
+        assert_eq!(flags.to_arg0().as_str(), "double-spawn:t02i3e70");
+        // Zero is no failure code: it is written as the default.
+        let zero = Flags {
+            exec_failed: 0,
+            ..Flags::DEFAULT
+        };
+        assert_eq!(zero.to_arg0().as_str(), "double-spawn:t");
+    }
+
+    #[test]
+    fn anything_unexpected_is_the_default() {
+        for bad in [
+            &b""[..],
+            b"make",
+            b"double-spawn",
+            b"double-spawn:x",
+            b"double-spawn:t3",
+            b"double-spawn:i",
+            b"double-spawn:i8",
+            b"double-spawn:e",
+            b"double-spawn:e0",
+            b"double-spawn:e256",
+            b"double-spawn:e1000",
+            b"double-spawn:tex",
+        ] {
+            assert_eq!(Flags::from_arg0(bad), Flags::DEFAULT, "{bad:?}");
+        }
+        let none = Flags::from_arg0(b"double-spawn:");
+        assert!(!none.unblock_tstp);
+        assert_eq!(none.exec_failed, EXEC_FAILED_DEFAULT);
+    }
+
+    #[test]
+    fn only_the_in_process_names_are_trusted() {
+        use StubKind::*;
+        assert!(trusted_exec_name(CurrentExe, b"/proc/self/exe"));
+        for other in [
+            &b"/usr/bin/tool"[..],
+            b"./tool",
+            b"tool",
+            b"/proc/1/exe",
+            b"/proc/self/exe/",
+            b"/proc/self/fd/3",
+            b"",
+        ] {
+            assert!(!trusted_exec_name(CurrentExe, other), "{other:?}");
+        }
+        assert!(trusted_exec_name(Embedded, b"/proc/self/fd/3"));
+        assert!(trusted_exec_name(Embedded, b"/proc/self/fd/1023"));
+        for other in [
+            &b"/proc/self/fd/"[..],
+            b"/proc/self/fd/3/x",
+            b"/proc/self/exe",
+            b"/proc/42/fd/3",
+            b"/dev/fd/3",
+        ] {
+            assert!(!trusted_exec_name(Embedded, other), "{other:?}");
+        }
     }
 }

@@ -227,8 +227,10 @@ fn stub_form_missing_program() {
     assert!(err.contains("No such file or directory"), "{err}");
 }
 
+/// Starts this test binary as a stub by hand, from inside itself: only the
+/// name `/proc/self/exe`, which this process can use, makes the stub obey.
 fn stub_by_hand(args: &[&str]) -> std::process::Output {
-    let child = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new("/proc/self/exe")
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

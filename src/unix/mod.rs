@@ -4,6 +4,7 @@ mod guard;
 mod inspect;
 pub(crate) mod resolve;
 mod rewrite;
+mod signals;
 mod stub;
 
 use std::ffi::OsString;
@@ -22,20 +23,87 @@ pub(crate) use rewrite::IoDefaults;
 use crate::fallback::Fallback;
 use crate::protocol::{self, Flags, MARKER};
 
-/// Set by `init()` when this process is not a stub: only then may the
-/// current executable be started as one.
+/// Set when this process is known to be a stub host: its main executable
+/// links the crate and the process is not a stub. With glibc the ELF
+/// constructor sets it before `main`; elsewhere `init()` does.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+fn mark_installed() {
+    INSTALLED.store(true, Ordering::Release);
+}
+
 pub(crate) fn init() {
-    // With glibc the stub has already run from its ELF constructor; this
-    // reference keeps that constructor linked into every binary calling init.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    std::hint::black_box(&stub::early::STUB_CONSTRUCTOR);
+    keep_constructor_linked();
+    if !in_main_executable() {
+        // A shared library calling init(): the host program's arguments
+        // are not ours, and its executable is not our stub.
+        return;
+    }
     let argv: Vec<OsString> = std::env::args_os().collect();
-    if protocol::is_stub_invocation(&argv) {
+    if argv
+        .get(1)
+        .is_some_and(|a| protocol::is_marker(a.as_encoded_bytes()))
+    {
         stub::run_from_init(argv);
     }
-    INSTALLED.store(true, Ordering::Release);
+    mark_installed();
+}
+
+/// With glibc the stub runs from an ELF constructor; a reference to it from
+/// every path that spawns keeps the object holding it linked.
+#[inline(always)]
+fn keep_constructor_linked() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::hint::black_box(&stub::early::STUB_CONSTRUCTOR);
+}
+
+/// Whether this code was loaded as part of the main executable (the one
+/// `/proc/self/exe` names), rather than from a shared library that another
+/// program loaded (a Python extension, a plugin).
+///
+/// The kernel hands every process the program headers of its main
+/// executable (`AT_PHDR`); this function's own address lies in one of that
+/// executable's loadable segments exactly when the crate was linked into it.
+fn in_main_executable() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        #[cfg(target_pointer_width = "64")]
+        type Phdr = libc::Elf64_Phdr;
+        #[cfg(target_pointer_width = "32")]
+        type Phdr = libc::Elf32_Phdr;
+        // SAFETY: getauxval only reads the auxiliary vector. AT_PHDR and
+        // AT_PHNUM describe the main executable's program headers, which the
+        // kernel mapped and which stay mapped for the life of the process.
+        let headers: &[Phdr] = unsafe {
+            let phdr = libc::getauxval(libc::AT_PHDR) as *const Phdr;
+            let phnum = libc::getauxval(libc::AT_PHNUM) as usize;
+            if phdr.is_null() || phnum == 0 {
+                return false;
+            }
+            std::slice::from_raw_parts(phdr, phnum)
+        };
+        // The load bias: where the headers are minus where they say they
+        // are. Without a PT_PHDR entry the executable is not
+        // position-independent and the bias is zero.
+        let bias = headers
+            .iter()
+            .find(|h| h.p_type == libc::PT_PHDR)
+            .map_or(0, |h| {
+                (headers.as_ptr() as usize).wrapping_sub(h.p_vaddr as usize)
+            });
+        let here = in_main_executable as *const () as usize;
+        headers
+            .iter()
+            .filter(|h| h.p_type == libc::PT_LOAD)
+            .any(|h| {
+                let start = bias.wrapping_add(h.p_vaddr as usize);
+                here >= start && here - start < h.p_memsz as usize
+            })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        true
+    }
 }
 
 /// True for setuid/setgid binaries and binaries with file capabilities: the
@@ -85,6 +153,7 @@ pub(crate) fn unavailable(enabled: bool) -> Option<Fallback> {
 }
 
 fn availability(enabled: bool) -> Result<&'static Path, Fallback> {
+    keep_constructor_linked();
     if !enabled {
         return Err(Fallback::Disabled);
     }
@@ -99,7 +168,7 @@ pub(crate) fn stub_form(program: &std::ffi::OsStr, enabled: bool) -> Command {
     match availability(enabled) {
         Ok(exe) => {
             let mut cmd = Command::new(exe);
-            cmd.arg0(Flags::DEFAULT.to_arg0())
+            cmd.arg0(Flags::DEFAULT.to_arg0().as_str())
                 .arg(MARKER)
                 .arg(program)
                 .arg(program);
@@ -143,7 +212,7 @@ impl Prepared {
     /// Ends the spawn: resets a stub-form command's flags, releases the guard.
     pub(crate) fn finish(self, cmd: &mut Command) {
         if self.reset_arg0 {
-            cmd.arg0(Flags::DEFAULT.to_arg0());
+            cmd.arg0(Flags::DEFAULT.to_arg0().as_str());
         }
         drop(self.guard);
     }
@@ -168,6 +237,8 @@ pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::R
     let flags = Flags {
         unblock_tstp: !guard.was_blocked(),
         close_std: closed_std_fds(),
+        ignored_internal: signals::ignored_internal(),
+        exec_failed: protocol::EXEC_FAILED_DEFAULT,
     };
     if in_place {
         if io == IoDefaults::Output {
@@ -175,7 +246,7 @@ pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::R
         }
         let reset_arg0 = flags != Flags::DEFAULT;
         if reset_arg0 {
-            cmd.arg0(flags.to_arg0());
+            cmd.arg0(flags.to_arg0().as_str());
         }
         return Ok(Prepared {
             stub: None,

@@ -123,7 +123,7 @@ pub(crate) fn stub_command(
         flags.close_std[slot] &= spec == StdioSpec::Inherit;
         set_stdio(&mut stub, slot, spec)?;
     }
-    stub.arg0(flags.to_arg0());
+    stub.arg0(flags.to_arg0().as_str());
     Ok(stub)
 }
 
@@ -258,8 +258,8 @@ mod tests {
         let mut cmd = Command::new("/bin/sh");
         cmd.stdout(Stdio::null());
         let flags = Flags {
-            unblock_tstp: true,
             close_std: [true; 3],
+            ..Flags::DEFAULT
         };
         let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Spawn, flags).unwrap();
         assert!(format!("{stub:#?}").contains("\"double-spawn:t02\""));

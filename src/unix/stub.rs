@@ -66,8 +66,10 @@ pub(crate) fn run_from_init(argv: Vec<OsString>) -> ! {
 pub(crate) mod early {
     use super::*;
 
-    /// Runs before `main` and before std's own constructor (`.00099`).
-    /// `init()` refers to it so that the object holding it is always linked.
+    /// Runs before `main` and before std's own constructor (`.00099`), in
+    /// every process of every binary that links the crate (the reference
+    /// from `availability()`, which every spawn goes through, and from
+    /// `init()` keeps the object holding it linked).
     #[used]
     #[link_section = ".init_array.00098"]
     pub(crate) static STUB_CONSTRUCTOR: extern "C" fn(
@@ -76,24 +78,31 @@ pub(crate) mod early {
         *const *const c_char,
     ) = stub_constructor;
 
+    /// Decides, once, what this process is: in the main executable, a stub
+    /// (never returns) or a stub host (records it, so that double spawns need
+    /// no `init()`); in a shared library loaded by another program, neither:
+    /// that program's command line is not ours to obey and its executable is
+    /// not our stub.
     extern "C" fn stub_constructor(
         argc: c_int,
         argv: *const *const c_char,
         _envp: *const *const c_char,
     ) {
-        let argc = usize::try_from(argc).unwrap_or(0);
-        if argc < 2 || argv.is_null() {
+        if !super::super::in_main_executable() {
             return;
         }
+        let argc = usize::try_from(argc).unwrap_or(0);
         // SAFETY: glibc passes the process's `argv`: `argc` valid
         // NUL-terminated strings followed by NULL, alive for the process.
         unsafe {
-            let first = *argv.add(1);
-            if first.is_null() || CStr::from_ptr(first).to_bytes() != protocol::MARKER.as_bytes() {
-                return;
+            if argc >= 2 && !argv.is_null() {
+                let first = *argv.add(1);
+                if !first.is_null() && protocol::is_marker(CStr::from_ptr(first).to_bytes()) {
+                    run(argc, argv, Startup::BeforeStd)
+                }
             }
-            run(argc, argv, Startup::BeforeStd)
         }
+        super::super::mark_installed();
     }
 }
 
@@ -111,6 +120,12 @@ unsafe fn run(argc: usize, argv: *const *const c_char, startup: Startup) -> ! {
             ),
         );
     }
+    if !started_by_own_double_spawn() {
+        fail(
+            exit_code::REFUSED_PRIVILEGED,
+            format_args!("refusing to act as a stub: not started by a double spawn"),
+        );
+    }
     // SAFETY: the caller guarantees `argc` valid entries.
     let arg = |i: usize| unsafe { CStr::from_ptr(*argv.add(i)) };
     let program = if argc >= 3 {
@@ -121,7 +136,8 @@ unsafe fn run(argc: usize, argv: *const *const c_char, startup: Startup) -> ! {
     if protocol::check_shape(argc, program.to_bytes()).is_err() {
         usage();
     }
-    restore_child_state(Flags::from_arg0(arg(0).to_bytes()), startup);
+    let flags = Flags::from_arg0(arg(0).to_bytes());
+    restore_child_state(flags, startup);
     // SAFETY: entries 3.. are the target's argv, NULL-terminated by the
     // caller's guarantee.
     let target_argv = unsafe { argv.add(3) };
@@ -129,7 +145,7 @@ unsafe fn run(argc: usize, argv: *const *const c_char, startup: Startup) -> ! {
 
     let cwd = std::env::current_dir().unwrap_or_default();
     fail(
-        exit_code::EXEC_FAILED,
+        i32::from(flags.exec_failed),
         format_args!(
             "cannot execute {:?} in {:?}: {}",
             OsStr::from_bytes(program.to_bytes()),
@@ -173,11 +189,56 @@ fn restore_child_state(flags: Flags, startup: Startup) {
             }
         }
     }
+    set_internal_signals(flags.ignored_internal);
     if flags.unblock_tstp {
         let mut tstp = SigSet::empty();
         tstp.add(Signal::SIGTSTP);
         let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&tstp), None);
     }
+}
+
+/// Whether the `execve` that started this process named `/proc/self/exe`,
+/// which only code already running in this executable can do (see
+/// `protocol::trusted_exec_name`).
+fn started_by_own_double_spawn() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: getauxval only reads the auxiliary vector; AT_EXECFN, when
+        // present, is the address of a NUL-terminated string the kernel put
+        // on this process's stack, alive for the life of the process.
+        unsafe {
+            let name = libc::getauxval(libc::AT_EXECFN) as *const c_char;
+            !name.is_null()
+                && protocol::trusted_exec_name(
+                    protocol::StubKind::CurrentExe,
+                    CStr::from_ptr(name).to_bytes(),
+                )
+        }
+    }
+    // Elsewhere there is no record of the name `execve` was given; see the
+    // crate docs' security section.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        true
+    }
+}
+
+/// Sets signals 32, 33 and 34 to ignored or default as the parent has them
+/// (see `protocol::Flags::ignored_internal`). The C library refuses to touch
+/// its own internal signals, so this asks the kernel directly.
+fn set_internal_signals(ignored: [bool; 3]) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    for (sig, ignored) in protocol::INTERNAL_SIGNALS.into_iter().zip(ignored) {
+        let action = super::signals::KernelSigaction::new(if ignored {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        });
+        // SAFETY: installing SIG_IGN or SIG_DFL runs no code of ours.
+        unsafe { super::signals::set_raw(sig, &action) };
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = ignored;
 }
 
 /// std's start-up opens `/dev/null` read-write on a closed standard
