@@ -5,7 +5,8 @@ mod inspect;
 pub(crate) mod resolve;
 mod rewrite;
 mod signals;
-mod stub;
+#[path = "../stubs/mod.rs"]
+mod stubs;
 
 use std::ffi::OsString;
 use std::io;
@@ -44,7 +45,7 @@ pub(crate) fn init() {
         .get(1)
         .is_some_and(|a| protocol::is_marker(a.as_encoded_bytes()))
     {
-        stub::run_from_init(argv);
+        stubs::current_exe::run_from_init(argv);
     }
     mark_installed();
 }
@@ -54,7 +55,7 @@ pub(crate) fn init() {
 #[inline(always)]
 fn keep_constructor_linked() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    std::hint::black_box(&stub::early::STUB_CONSTRUCTOR);
+    std::hint::black_box(&stubs::current_exe::early::STUB_CONSTRUCTOR);
 }
 
 /// Whether this code was loaded as part of the main executable (the one
