@@ -185,6 +185,7 @@ pub mod job_control;
 pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
+mod route;
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
@@ -194,7 +195,9 @@ mod imp;
 mod imp;
 
 #[doc(inline)]
-pub use config::DoubleSpawn;
+pub use config::{DoubleSpawn, Stub};
+#[doc(inline)]
+pub use route::{DirectReason, Route};
 #[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
 #[doc(inline)]
