@@ -258,11 +258,11 @@ mod imp;
 #[doc(inline)]
 pub use config::{DoubleSpawn, Stub};
 #[doc(inline)]
-pub use route::{DirectReason, Route};
-#[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
 #[doc(inline)]
 pub use guard::SigtstpGuard;
+#[doc(inline)]
+pub use route::{DirectReason, Route};
 
 /// The hook for C libraries other than glibc: call it first in `main`.
 ///
