@@ -287,7 +287,6 @@ pub use route::{DirectReason, Route};
 ///     double_spawn::init();
 ///     // ... the program ...
 /// }
-/// # main();
 /// ```
 pub fn init() {
     imp::init();
