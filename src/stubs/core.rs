@@ -22,8 +22,8 @@
 //!    the path only the spawning process can use (`AT_EXECFN`, see
 //!    `protocol::trusted_exec_name`); otherwise one line and 126. A shell or
 //!    `sudo` replaying the stub's arguments is refused here.
-//! 3. **Shape.** At least the four fixed entries and a program, else usage
-//!    and `exit_code::USAGE` (125).
+//! 3. **Shape.** The marker in `argv[1]`, at least the four fixed entries
+//!    and a program, else usage and `exit_code::USAGE` (125).
 //! 4. **Restore** what differs from the child of a direct spawn, from the
 //!    flags in `argv[0]` (`protocol::Flags`): SIGPIPE to the default (std
 //!    ignores it at start-up, a direct spawn resets it); if a runtime's
@@ -185,7 +185,8 @@ pub(crate) unsafe fn run<S: Sys>(
     // SAFETY: the caller guarantees `argc` valid entries.
     let arg = |i: usize| unsafe { c_bytes(*argv.add(i)) };
     let program = if argc >= 3 { arg(2) } else { &[] };
-    if protocol::check_shape(argc, program).is_err() {
+    let marked = argc >= 2 && protocol::is_marker(arg(1));
+    if !marked || protocol::check_shape(argc, program).is_err() {
         fail(
             sys,
             USAGE,
@@ -763,6 +764,8 @@ mod tests {
         for args in [
             &[&b"double-spawn:"[..], M, b"/bin/sh"][..],
             &[b"double-spawn:", M, b"", b"sh"],
+            &[b"double-spawn:", b"not-the-marker", b"/bin/sh", b"sh"],
+            &[b"double-spawn:"],
         ] {
             let mut mock = Mock::new();
             assert_eq!(embedded(&mut mock, args, &[]), 125);

@@ -18,3 +18,9 @@
 
 pub(crate) mod core;
 pub(crate) mod current_exe;
+
+/// The embedded stub's executable, built by `build.rs` for this target
+/// (x86_64 and aarch64 Linux; never on docs.rs, never when its build
+/// failed: then `cfg(double_spawn_embedded)` is not set).
+#[cfg(double_spawn_embedded)]
+pub(crate) const EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/double-spawn-stub"));

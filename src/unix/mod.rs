@@ -2,6 +2,8 @@
 
 mod guard;
 mod inspect;
+#[cfg(double_spawn_embedded)]
+pub(crate) mod loader;
 pub(crate) mod resolve;
 mod rewrite;
 mod signals;
