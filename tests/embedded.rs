@@ -1,0 +1,955 @@
+//! The embedded stub: the route is really taken, the target gets what a
+//! direct spawn gives it, and every refusal ends in a working spawn on the
+//! next route with one warning.
+//!
+//! The loader's state is per process, so every case runs in a process of
+//! its own: this test binary, started with `DS_EMBEDDED_CASE` naming the
+//! case, runs only `case_entry_point`, which prints `key=value` lines for
+//! the test to check. Fault injection happens in that process before it
+//! starts (a seccomp filter, a mount namespace), set up between `fork` and
+//! `exec` with system calls only.
+
+mod common;
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route, Stub};
+use nix::libc;
+
+const CASE: &str = "DS_EMBEDDED_CASE";
+const MARKER: &str = "__double-spawn-stub-v1";
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn embedded() -> DoubleSpawn {
+    DoubleSpawn::enabled().stub(Stub::Embedded)
+}
+
+// ---------------------------------------------------------------------------
+// Running a case in a process of its own.
+// ---------------------------------------------------------------------------
+
+/// This test binary, set up to run `case` and nothing else.
+fn case_command(case: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "case_entry_point",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CASE, case)
+    .env_remove(DoubleSpawn::ENV_VAR)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` (made by `case_command`) within the time limit; the case must
+/// succeed. Returns its stdout and stderr.
+fn run(mut cmd: Command, what: &str) -> (String, String) {
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let out = common::output_bounded(child, LIMIT, what);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
+fn value<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= in:\n{stdout}"))
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("double-spawn: warning:"))
+        .collect()
+}
+
+/// The cases, run in their own process.
+#[test]
+fn case_entry_point() {
+    let Ok(case) = std::env::var(CASE) else {
+        return; // the test harness's own run: nothing to do
+    };
+    println!(); // after libtest's "test case_entry_point ... "
+    match case.as_str() {
+        "spawn" => case_spawn(embedded()),
+        "env" => case_spawn(DoubleSpawn::new()),
+        "exit_code" => case_exit_code(),
+        "parity" => case_parity(),
+        "probe" => {
+            let report = common::probe_report();
+            std::fs::write(std::env::var_os(common::PROBE_OUT).unwrap(), report).unwrap();
+        }
+        "replaced_fd" => case_replaced_fd(),
+        other => panic!("unknown case {other}"),
+    }
+}
+
+/// Prints the route of `config` and of the default stub, then spawns
+/// `/bin/true` through `config`, std and tokio.
+fn case_spawn(config: DoubleSpawn) {
+    println!("route={}", config.route());
+    println!(
+        "current_exe_route={}",
+        DoubleSpawn::enabled().stub(Stub::CurrentExe).route()
+    );
+    let status = Command::new("/bin/true")
+        .double_spawn_with(config)
+        .status()
+        .unwrap();
+    println!("std={}", status.success());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        tokio::process::Command::new("echo")
+            .arg("tokio")
+            .double_spawn_with(config)
+            .output()
+            .await
+    });
+    println!(
+        "tokio={}",
+        String::from_utf8_lossy(&out.unwrap().stdout).trim()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The route is taken.
+// ---------------------------------------------------------------------------
+
+fn assert_embedded(stdout: &str) {
+    let route = value(stdout, "route");
+    let n = route
+        .strip_prefix("stub: embedded (/proc/self/fd/")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not the embedded route: {route}"));
+    assert!(n.parse::<u32>().unwrap() >= 3, "{route}");
+    assert_eq!(value(stdout, "std"), "true");
+    assert_eq!(value(stdout, "tokio"), "tokio");
+}
+
+#[test]
+fn embedded_route_is_taken() {
+    let (stdout, stderr) = run(case_command("spawn"), "spawn");
+    assert_embedded(&stdout);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+#[test]
+fn environment_value_chooses_it() {
+    let mut cmd = case_command("env");
+    cmd.env(DoubleSpawn::ENV_VAR, "embedded");
+    let (stdout, stderr) = run(cmd, "DOUBLE_SPAWN=embedded");
+    assert_embedded(&stdout);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+/// A failed `exec` inside the stub exits with the configured code, and the
+/// stub-form command names the memfd: only the embedded stub was there.
+fn case_exit_code() {
+    let config = embedded().exec_failure_code(77);
+    let mut cmd = config.std_command("no-such-program-ds");
+    println!("program={}", cmd.get_program().to_string_lossy());
+    let out = cmd
+        .double_spawn_with(config)
+        .output()
+        .expect("a stub-form command spawns; the stub reports the failure");
+    println!("code={:?}", out.status.code());
+    print!("stub_stderr={}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn exit_code_proves_the_memfd_stub_ran() {
+    let (stdout, _) = run(case_command("exit_code"), "exit code");
+    assert!(
+        value(&stdout, "program").starts_with("/proc/self/fd/"),
+        "{stdout}"
+    );
+    assert_eq!(value(&stdout, "code"), "Some(77)");
+    let line = value(&stdout, "stub_stderr");
+    assert!(
+        line.starts_with("double-spawn: cannot execute \"no-such-program-ds\" in \"")
+            && line.ends_with("\": No such file or directory (os error 2)"),
+        "{line}"
+    );
+}
+
+/// The exec chain, seen by strace: the spawn executes `/proc/self/fd/N`
+/// with the protocol's arguments, and that process executes the target.
+#[test]
+fn exec_chain_under_strace() {
+    let dir = common::TempDir::new("embedded-strace");
+    let log = dir.0.join("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-s", "200", "-e", "trace=execve", "-o"])
+        .arg(&log)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "case_entry_point",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CASE, "spawn")
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            println!("strace is not installed: exec chain not shown (exit-code proof still runs)");
+            return;
+        }
+        Err(e) => panic!("strace: {e}"),
+    };
+    let out = common::output_bounded(child, LIMIT, "strace");
+    let trace = std::fs::read_to_string(&log).unwrap_or_default();
+    if !out.status.success() && trace.is_empty() {
+        println!(
+            "strace cannot trace here ({}): exec chain not shown",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    assert!(out.status.success(), "{trace}");
+    assert_embedded(&String::from_utf8_lossy(&out.stdout));
+    // `<pid> execve("/proc/self/fd/N", ["double-spawn:t", MARKER, "/bin/true", ...`
+    let stub_pids: Vec<&str> = trace
+        .lines()
+        .filter(|l| {
+            l.contains("execve(\"/proc/self/fd/")
+                && l.contains(MARKER)
+                && l.contains("\"/bin/true\"")
+                && l.contains("= 0")
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(stub_pids.len(), 1, "one stub exec for /bin/true:\n{trace}");
+    let pid = stub_pids[0];
+    assert!(
+        trace.lines().any(|l| l.starts_with(&format!("{pid} "))
+            && l.contains("execve(\"/bin/true\", [\"/bin/true\"]")
+            && l.contains("= 0")),
+        "the stub's process executes the target:\n{trace}"
+    );
+    // The probe: the stub with the target "/" and its own exit code.
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("execve(\"/proc/self/fd/") && l.contains("\"double-spawn:e86\"")),
+        "{trace}"
+    );
+    println!("exec chain:\n{trace}");
+}
+
+// ---------------------------------------------------------------------------
+// Parity with a direct spawn.
+// ---------------------------------------------------------------------------
+
+/// Runs `build()` directly and through the embedded stub; returns both
+/// outputs (stdout, and what the probe wrote to `DS_PROBE_OUT`) without the
+/// pid lines.
+fn probe_both(build: &dyn Fn() -> Command, tag: &str) -> (String, String) {
+    let dir = common::TempDir::new(&format!("embedded-parity-{tag}"));
+    let out = dir.0.join("report");
+    let mut reports = Vec::new();
+    for double in [false, true] {
+        std::fs::write(&out, "").unwrap();
+        let mut cmd = build();
+        cmd.env(common::PROBE_OUT, &out).stdout(Stdio::piped());
+        let child = if double {
+            cmd.double_spawn_with(embedded()).spawn().unwrap()
+        } else {
+            cmd.spawn().unwrap()
+        };
+        let output = common::output_bounded(child, LIMIT, "probe");
+        assert!(
+            output.status.success(),
+            "{tag}: probe failed: {}",
+            output.status
+        );
+        // The probe writes its report to the file, other programs to stdout
+        // (libtest's own lines there carry timings).
+        // The probe is a libtest binary whose main thread's mask changes
+        // while it starts threads: `signal_cmd` checks the mask instead.
+        let mut report: String = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("SigBlk:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if report.is_empty() {
+            report = String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        let report: Vec<&str> = report
+            .lines()
+            .filter(|l| !l.starts_with("pid ") && !l.starts_with("ppid "))
+            .collect();
+        reports.push(report.join("\n"));
+    }
+    let double = reports.pop().unwrap();
+    let direct = reports.pop().unwrap();
+    (direct, double)
+}
+
+/// `SigIgn` without signals 32-34 (bits 31-33), which `posix_spawn` leaves
+/// ignored in its child whatever the parent has.
+fn without_internal(report: &str) -> String {
+    report
+        .lines()
+        .map(|l| match l.strip_prefix("SigIgn:") {
+            Some(mask) => {
+                let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
+                format!("SigIgn: {:016x}", mask & !(0b111 << 31))
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sig_ign(report: &str) -> u64 {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("SigIgn:"))
+        .unwrap_or_else(|| panic!("no SigIgn in {report}"));
+    u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).unwrap()
+}
+
+fn own_sig_ign() -> u64 {
+    sig_ign(&std::fs::read_to_string("/proc/self/status").unwrap())
+}
+
+/// Sets a disposition through the kernel (glibc refuses 32-34).
+fn set_raw_disposition(sig: i32, handler: libc::sighandler_t) {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let action = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: a valid kernel sigaction installing SIG_IGN or SIG_DFL.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+    assert_eq!(rc, 0, "rt_sigaction({sig})");
+}
+
+/// This binary as the probe (`common::probe_report`, written to the file
+/// `DS_PROBE_OUT` names).
+fn probe_cmd() -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["case_entry_point", "--exact", "--test-threads=1", "--quiet"])
+        .env(CASE, "probe")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// The signal state a target starts with, without anything of ours
+/// running in it first (the probe is a libtest binary, which changes its
+/// main thread's mask).
+fn signal_cmd() -> Command {
+    let mut cmd = Command::new("grep");
+    cmd.args(["-E", "^Sig(Blk|Ign):", "/proc/self/status"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Builds a command to compare.
+type Build = Box<dyn Fn() -> Command>;
+
+/// Everything `common::probe_report` sees, with several settings, in one
+/// process of its own (it changes signal state).
+fn case_parity() {
+    let dir = common::TempDir::new("embedded-parity-cwd");
+    let settings: Vec<(&str, Build)> = vec![
+        ("plain", Box::new(probe_cmd)),
+        (
+            "args",
+            Box::new(|| {
+                let mut c = probe_cmd();
+                // Extra filters for libtest (which needs UTF-8; other bytes
+                // are covered by tests/parity.rs and the stub's unit tests).
+                c.args(["", "a b\tc \"q\" \\", "ünï"]);
+                c
+            }),
+        ),
+        (
+            "env",
+            Box::new(|| {
+                let mut c = probe_cmd();
+                c.env("DS_SET", "value=with=equals")
+                    .env_remove("HOME")
+                    .env("PATH", "/nonexistent-ds:/usr/bin:/bin");
+                c
+            }),
+        ),
+        (
+            "env_clear",
+            Box::new(|| {
+                let mut c = probe_cmd();
+                c.env_clear().env("ONLY", "1");
+                c
+            }),
+        ),
+        (
+            "cwd",
+            Box::new({
+                let d = dir.0.clone();
+                move || {
+                    let mut c = probe_cmd();
+                    c.current_dir(&d);
+                    c
+                }
+            }),
+        ),
+        (
+            "stdio",
+            Box::new(|| {
+                let mut c = probe_cmd();
+                c.stdin(Stdio::piped()).stderr(Stdio::piped());
+                c
+            }),
+        ),
+        (
+            "process_group",
+            Box::new(|| {
+                let mut c = probe_cmd();
+                c.process_group(0);
+                c
+            }),
+        ),
+    ];
+    let mut checked = 0;
+    for (tag, build) in &settings {
+        let (direct, double) = probe_both(&**build, tag);
+        assert_eq!(
+            without_internal(&direct),
+            without_internal(&double),
+            "{tag}"
+        );
+        assert!(!double.contains("memfd:"), "{tag}: memfd leaked:\n{double}");
+        checked += 1;
+    }
+
+    // An inherited descriptor (not close-on-exec) stays, the memfd never
+    // appears.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    nix::fcntl::fcntl(
+        &w,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
+    let (direct, double) = probe_both(&probe_cmd, "inherited");
+    assert_eq!(without_internal(&direct), without_internal(&double));
+    assert!(double.contains(" pipe w"), "{double}");
+    drop((r, w));
+
+    // The signal mask: SIGHUP, blocked by the spawning thread, stays
+    // blocked; SIGTSTP, blocked by the guard during the spawn only, does not.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut hup = nix::sys::signal::SigSet::empty();
+            hup.add(nix::sys::signal::Signal::SIGHUP);
+            hup.thread_block().unwrap();
+            let (direct, double) = probe_both(&signal_cmd, "mask");
+            assert_eq!(without_internal(&direct), without_internal(&double));
+            assert!(double.contains("SigBlk:\t0000000000000001"), "{double}");
+        });
+    });
+
+    // Dispositions: SIGINT ignored and SIGUSR1 handled here; the target
+    // ignores SIGINT, has SIGUSR1 at the default, and ignores signals 32-34
+    // exactly when this process does.
+    // SAFETY: SIG_IGN runs no code; the handler below does nothing.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGINT,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+        .unwrap();
+        extern "C" fn nothing(_: libc::c_int) {}
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGUSR1,
+            nix::sys::signal::SigHandler::Handler(nothing),
+        )
+        .unwrap();
+    }
+    for ignored in [[false, false, true], [true, false, false], [false; 3]] {
+        for (sig, ignored) in (32..=34).zip(ignored) {
+            set_raw_disposition(
+                sig,
+                if ignored {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                },
+            );
+        }
+        let (direct, double) = probe_both(&signal_cmd, "dispositions");
+        assert_eq!(without_internal(&direct), without_internal(&double));
+        let internal = |m: u64| m & (0b111 << 31);
+        assert_eq!(
+            internal(sig_ign(&double)),
+            internal(own_sig_ign()),
+            "{ignored:?}"
+        );
+        assert!(sig_ign(&double) & (1 << (libc::SIGINT - 1)) != 0);
+        assert!(sig_ign(&double) & (1 << (libc::SIGUSR1 - 1)) == 0);
+    }
+    println!("parity_cases={}", checked + 3);
+}
+
+#[test]
+fn targets_get_what_a_direct_spawn_gives() {
+    let (stdout, _) = run(case_command("parity"), "parity");
+    assert_eq!(value(&stdout, "parity_cases"), "10");
+}
+
+// ---------------------------------------------------------------------------
+// The descriptor.
+// ---------------------------------------------------------------------------
+
+/// Closes the memfd behind the loader's back and puts another file at its
+/// number: the next spawn must not run that file, but a new memfd.
+fn case_replaced_fd() {
+    let Route::Embedded { path } = embedded().route() else {
+        panic!("not embedded: {}", embedded().route());
+    };
+    let fd: i32 = path
+        .to_str()
+        .unwrap()
+        .strip_prefix("/proc/self/fd/")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // An executable script at the same number: running it would print
+    // "impostor".
+    let dir = common::TempDir::new("embedded-impostor");
+    let script = dir.0.join("impostor");
+    std::fs::write(&script, "#!/bin/sh\necho impostor\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = std::fs::File::open(&script).unwrap();
+    // SAFETY: dup2 onto the loader's descriptor is exactly the misuse under
+    // test; `file` stays open until after the spawn.
+    assert_eq!(
+        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), fd) },
+        fd
+    );
+    let out = Command::new("/bin/echo")
+        .arg("target")
+        .double_spawn_with(embedded())
+        .output()
+        .unwrap();
+    println!("output={}", String::from_utf8_lossy(&out.stdout).trim());
+    println!("route={}", embedded().route());
+    println!("old={fd}");
+}
+
+#[test]
+fn a_replaced_descriptor_is_never_executed() {
+    let (stdout, stderr) = run(case_command("replaced_fd"), "replaced fd");
+    assert_eq!(value(&stdout, "output"), "target");
+    let route = value(&stdout, "route");
+    assert!(
+        route.starts_with("stub: embedded (/proc/self/fd/"),
+        "{route}"
+    );
+    assert_ne!(
+        route,
+        format!("stub: embedded (/proc/self/fd/{})", value(&stdout, "old")),
+        "a new memfd at another number"
+    );
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// Refusals: each ends in a working spawn on the next route, one warning.
+// ---------------------------------------------------------------------------
+
+/// Checks a case that fell back: the spawns worked on `next`, and stderr
+/// has exactly one warning about the embedded stub, containing `reason`.
+fn assert_fell_back(stdout: &str, stderr: &str, reason: &str) {
+    assert_eq!(value(stdout, "std"), "true", "{stdout}\n{stderr}");
+    assert_eq!(value(stdout, "tokio"), "tokio");
+    let embedded: Vec<&str> = warnings(stderr)
+        .into_iter()
+        .filter(|l| l.contains("embedded stub"))
+        .collect();
+    assert_eq!(embedded.len(), 1, "one embedded warning:\n{stderr}");
+    assert!(embedded[0].contains(reason), "{}", embedded[0]);
+}
+
+#[test]
+fn seccomp_denying_memfd_create_falls_back() {
+    // seccomp_data: nr at offset 0, arch at 4.
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xC000_00B7;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const ALLOW: u32 = 0x7fff_0000;
+    const ERRNO: u32 = 0x0005_0000;
+    let stmt = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k, jt, jf| libc::sock_filter {
+        code: JEQ_K,
+        jt,
+        jf,
+        k,
+    };
+    let filter = [
+        stmt(LD_W_ABS, 4),
+        jump(AUDIT_ARCH, 1, 0),
+        stmt(RET_K, ALLOW),
+        stmt(LD_W_ABS, 0),
+        jump(libc::SYS_memfd_create as u32, 0, 1),
+        stmt(RET_K, ERRNO | libc::EPERM as u32),
+        stmt(RET_K, ALLOW),
+    ];
+    let mut cmd = case_command("spawn");
+    // SAFETY: prctl is async-signal-safe and allocates nothing; the filter
+    // is a copy owned by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const libc::sock_fprog) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (stdout, stderr) = run(cmd, "seccomp");
+    assert!(
+        value(&stdout, "route").starts_with("stub: the current executable"),
+        "{stdout}"
+    );
+    assert_fell_back(
+        &stdout,
+        &stderr,
+        "memfd_create failed: Operation not permitted",
+    );
+    assert_eq!(warnings(&stderr).len(), 1, "{stderr}");
+}
+
+/// Whether this process may make a mount namespace (root, or a user
+/// namespace would be needed).
+fn can_unshare_mounts() -> bool {
+    let mut cmd = Command::new("/bin/true");
+    // SAFETY: unshare is a system call; nothing allocates.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    match cmd.status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            println!("cannot make a mount namespace ({e}): case skipped");
+            false
+        }
+    }
+}
+
+fn cstring(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// Puts an empty tmpfs over `/proc` in a new mount namespace of the case
+/// process; with `keep_exe`, `/proc/self/exe` still works (a symbolic link
+/// into the real proc, mounted at `real`) while `/proc/self/fd/N` does not
+/// exist: the embedded stub's `exec` fails, the current executable's works.
+fn without_proc(cmd: &mut Command, real: &Path, keep_exe: bool) {
+    let real = cstring(real);
+    let real_exe = CString::new([real.as_bytes(), b"/self/exe"].concat()).unwrap();
+    // SAFETY: system calls only, on strings prepared above; nothing
+    // allocates between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let null = std::ptr::null::<libc::c_char>();
+            let check = |rc: libc::c_int| {
+                if rc != 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            };
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                null,
+                c"/".as_ptr(),
+                null,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"/proc".as_ptr(),
+                real.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                c"/proc".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            ))?;
+            if keep_exe {
+                check(libc::mkdir(c"/proc/self".as_ptr(), 0o755))?;
+                check(libc::mkdir(c"/proc/self/fd".as_ptr(), 0o755))?;
+                check(libc::symlink(real_exe.as_ptr(), c"/proc/self/exe".as_ptr()))?;
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn failing_exec_of_the_memfd_falls_back_to_the_current_executable() {
+    if !can_unshare_mounts() {
+        return;
+    }
+    let dir = common::TempDir::new("embedded-realproc");
+    let mut cmd = case_command("spawn");
+    without_proc(&mut cmd, &dir.0, true);
+    let (stdout, stderr) = run(cmd, "no /proc/self/fd");
+    assert!(
+        value(&stdout, "route").starts_with("stub: the current executable"),
+        "{stdout}"
+    );
+    assert_fell_back(
+        &stdout,
+        &stderr,
+        "executing the memfd failed: No such file or directory",
+    );
+    assert_eq!(warnings(&stderr).len(), 1, "{stderr}");
+}
+
+#[test]
+fn no_proc_falls_back_to_a_direct_spawn() {
+    if !can_unshare_mounts() {
+        return;
+    }
+    let dir = common::TempDir::new("embedded-noproc");
+    let mut cmd = case_command("spawn");
+    without_proc(&mut cmd, &dir.0, false);
+    let (stdout, stderr) = run(cmd, "no /proc");
+    assert_eq!(
+        value(&stdout, "route"),
+        Route::Direct(DirectReason::NoExecutable).to_string()
+    );
+    assert_fell_back(&stdout, &stderr, "No such file or directory");
+    // The next route is direct, which says so too.
+    let direct: Vec<&str> = warnings(&stderr)
+        .into_iter()
+        .filter(|l| l.contains("spawning directly"))
+        .collect();
+    assert_eq!(direct.len(), 1, "{stderr}");
+}
+
+fn output_of(mut cmd: Command, what: &str) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    common::output_bounded(cmd.spawn().unwrap(), LIMIT, what)
+}
+
+// ---------------------------------------------------------------------------
+// Hosts that cannot be their own stub.
+// ---------------------------------------------------------------------------
+
+/// A setuid copy of this binary (owned by `nobody`, run by root: the kernel
+/// sets `AT_SECURE`) never acts as a stub, but spawns through the embedded
+/// stub.
+#[test]
+fn setuid_binary_uses_the_embedded_stub() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("not root: cannot make a setuid copy; case skipped");
+        return;
+    }
+    let dir = common::TempDir::new("embedded-setuid");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.0.join("setuid-copy");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+
+    let mut cmd = case_command("spawn");
+    cmd.current_dir("/");
+    // Run the copy instead of this binary.
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut setuid = Command::new(&copy);
+    setuid
+        .args(&args)
+        .env(CASE, "spawn")
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (stdout, stderr) = run(setuid, "setuid copy");
+    assert_embedded(&stdout);
+    assert_eq!(
+        value(&stdout, "current_exe_route"),
+        Route::Direct(DirectReason::Privileged).to_string()
+    );
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+
+    // And the copy refuses to be a stub when started by hand.
+    let mut by_hand = Command::new(&copy);
+    by_hand.args([MARKER, "/bin/echo", "echo", "escalated"]);
+    let out = output_of(by_hand, "setuid stub by hand");
+    assert_eq!(out.status.code(), Some(126));
+    assert!(out.stdout.is_empty());
+}
+
+/// A cdylib (`examples/embedded_cdylib.rs`) loaded with `dlopen` by a small
+/// C program: the host is not ours, so the current-executable stub must not
+/// be used, and the embedded stub works.
+#[test]
+fn shared_library_uses_the_embedded_stub() {
+    let lib = common::example_path("libembedded_cdylib.so");
+    if !lib.exists() {
+        build_cdylib_example();
+    }
+    if !lib.exists() {
+        println!(
+            "{} is missing (a full `cargo test` or `cargo build --examples` builds it): case skipped",
+            lib.display()
+        );
+        return;
+    }
+    let dir = common::TempDir::new("embedded-cdylib");
+    let source = dir.0.join("host.c");
+    std::fs::write(&source, C_HOST).unwrap();
+    let host = dir.0.join("host");
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let built = Command::new(&cc)
+        .arg(&source)
+        .arg("-o")
+        .arg(&host)
+        .arg("-ldl")
+        .output();
+    match built {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            println!("no C compiler ({cc:?}): case skipped");
+            return;
+        }
+        Err(e) => panic!("{cc:?}: {e}"),
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+    let mut cmd = Command::new(&host);
+    cmd.arg(&lib)
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null());
+    let out = output_of(cmd, "C host");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        value(&stdout, "current_exe_route"),
+        Route::Direct(DirectReason::SharedLibrary).to_string()
+    );
+    let route = value(&stdout, "embedded_route");
+    assert!(
+        route.starts_with("stub: embedded (/proc/self/fd/"),
+        "{route}"
+    );
+    assert_eq!(value(&stdout, "embedded_status"), "0", "{stderr}");
+    assert_eq!(value(&stdout, "echo"), "from the library");
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+/// Builds the example when this test was run on its own (`cargo test --test
+/// embedded` and nextest build no examples), with the cargo that runs it.
+fn build_cdylib_example() {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return;
+    };
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--example", "embedded_cdylib"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null());
+    if profile_dir.file_name() == Some(std::ffi::OsStr::new("release")) {
+        cmd.arg("--release");
+    }
+    let out = output_of(cmd, "cargo build --example embedded_cdylib");
+    if !out.status.success() {
+        println!(
+            "cannot build the example: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+const C_HOST: &str = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+
+int main(int argc, char **argv) {
+    if (argc != 2) return 2;
+    void *lib = dlopen(argv[1], RTLD_NOW);
+    if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); return 3; }
+    int (*run)(void) = (int (*)(void))dlsym(lib, "ds_embedded_cdylib_run");
+    if (!run) { fprintf(stderr, "dlsym: %s\n", dlerror()); return 4; }
+    fflush(stdout);
+    return run();
+}
+"#;
