@@ -37,7 +37,12 @@ fn embedded() -> DoubleSpawn {
 
 /// This test binary, set up to run `case` and nothing else.
 fn case_command(case: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    case_command_of(&std::env::current_exe().unwrap(), case)
+}
+
+/// `binary` (this test binary or a copy) set up to run `case`.
+fn case_command_of(binary: &Path, case: &str) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.args([
         "case_entry_point",
         "--exact",
@@ -565,12 +570,12 @@ fn case_replaced_fd() {
     std::fs::write(&script, "#!/bin/sh\necho impostor\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let file = std::fs::File::open(&script).unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
     // SAFETY: dup2 onto the loader's descriptor is exactly the misuse under
-    // test; `file` stays open until after the spawn.
-    assert_eq!(
-        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), fd) },
-        fd
-    );
+    // test (and it clears close-on-exec: without the loader's check the stub
+    // path would run this script); `file` stays open until after the spawn.
+    let replaced = unsafe { libc::dup2(raw, fd) };
+    assert_eq!(replaced, fd);
     let out = Command::new("/bin/echo")
         .arg("target")
         .double_spawn_with(embedded())
@@ -691,8 +696,8 @@ fn can_unshare_mounts() -> bool {
             Ok(())
         });
     }
-    match cmd.status() {
-        Ok(s) => s.success(),
+    match output_within(cmd, LIMIT, "unshare") {
+        Ok(out) => out.status.success(),
         Err(e) => {
             println!("cannot make a mount namespace ({e}): case skipped");
             false
@@ -798,9 +803,14 @@ fn no_proc_falls_back_to_a_direct_spawn() {
     assert_eq!(direct.len(), 1, "{stderr}");
 }
 
-fn output_of(mut cmd: Command, what: &str) -> Output {
+/// Runs `cmd` to its end within `limit` (killed and failed after that).
+fn output_within(mut cmd: Command, limit: Duration, what: &str) -> io::Result<Output> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    common::output_bounded(cmd.spawn().unwrap(), LIMIT, what)
+    Ok(common::output_bounded(cmd.spawn()?, limit, what))
+}
+
+fn output_of(cmd: Command, what: &str) -> Output {
+    output_within(cmd, LIMIT, what).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -824,18 +834,7 @@ fn setuid_binary_uses_the_embedded_stub() {
     std::os::unix::fs::chown(&copy, Some(65534), Some(65534)).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
 
-    let mut cmd = case_command("spawn");
-    cmd.current_dir("/");
-    // Run the copy instead of this binary.
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-    let mut setuid = Command::new(&copy);
-    setuid
-        .args(&args)
-        .env(CASE, "spawn")
-        .env_remove(DoubleSpawn::ENV_VAR)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let setuid = case_command_of(&copy, "spawn");
     let (stdout, stderr) = run(setuid, "setuid copy");
     assert_embedded(&stdout);
     assert_eq!(
@@ -873,12 +872,9 @@ fn shared_library_uses_the_embedded_stub() {
     std::fs::write(&source, C_HOST).unwrap();
     let host = dir.0.join("host");
     let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-    let built = Command::new(&cc)
-        .arg(&source)
-        .arg("-o")
-        .arg(&host)
-        .arg("-ldl")
-        .output();
+    let mut compile = Command::new(&cc);
+    compile.arg(&source).arg("-o").arg(&host).arg("-ldl");
+    let built = output_within(compile, LIMIT, "cc");
     match built {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             println!("no C compiler ({cc:?}): case skipped");
@@ -930,7 +926,12 @@ fn build_cdylib_example() {
     if profile_dir.file_name() == Some(std::ffi::OsStr::new("release")) {
         cmd.arg("--release");
     }
-    let out = output_of(cmd, "cargo build --example embedded_cdylib");
+    let out = output_within(
+        cmd,
+        Duration::from_secs(600),
+        "cargo build --example embedded_cdylib",
+    )
+    .unwrap();
     if !out.status.success() {
         println!(
             "cannot build the example: {}",
