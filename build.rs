@@ -106,6 +106,8 @@ fn build(out_dir: &Path) -> Result<String, String> {
             "force-unwind-tables=no",
             "relocation-model=static",
             "target-feature=+crt-static",
+            // No start files of the C library (musl targets bring their own).
+            "link-self-contained=no",
         ] {
             cmd.arg("-C").arg(flag);
         }

@@ -54,6 +54,7 @@ pub(crate) enum Startup {
     /// Nothing ran before the stub (the ELF constructor on glibc, the
     /// embedded stub's `_start`): there is nothing to undo but inherited
     /// state.
+    #[cfg_attr(not(target_env = "gnu"), allow(dead_code))] // glibc and the embedded stub
     BeforeRuntime,
     /// std's runtime started first (`init()` from `main`): it ignored
     /// SIGPIPE and put `/dev/null` on closed standard descriptors.
