@@ -1,27 +1,56 @@
 //! Finding the target's executable the way a direct spawn would.
 //!
 //! The parent resolves the program before it starts the stub, for two
-//! reasons: `spawn()` must fail with the same error kind a direct spawn
-//! returns (`NotFound`, `PermissionDenied`) instead of starting a stub that
-//! then exits, and the stub must do no searching of its own (it receives a
-//! path it can `execv` at once).
+//! reasons: `spawn()` must fail with the same error a direct spawn returns
+//! (same kind, same raw OS error) instead of starting a stub that then
+//! exits, and the stub must do no searching of its own (it receives a path
+//! it can `execv` at once).
 //!
-//! The rules are those of glibc's `posix_spawnp`/`execvp`, which std uses:
+//! The rules are those of glibc's `posix_spawnp` and `execvp`, which std
+//! uses (the first normally, the second when the command changes `PATH` or
+//! switches uid), measured against both by `tests/errors.rs`:
+//! - the child's working directory is entered first: a `current_dir` that
+//!   is missing, not a directory or not searchable fails the spawn with the
+//!   error of `chdir`, whatever the program;
+//! - an empty program is `ENOENT`;
 //! - a program containing `/` is a path, relative to the child's working
-//!   directory (std and glibc change directory before `exec`);
-//! - otherwise every entry of the child's `PATH` is tried in order, an empty
-//!   entry meaning the working directory; a candidate that exists but cannot
-//!   be executed is remembered and the search goes on; the search fails with
-//!   `EACCES` if such a candidate was seen, else with `ENOENT`;
-//! - without a `PATH` the default search path of the C library is used.
+//!   directory, and is executed as it is (a trailing slash included);
+//! - otherwise every entry of the child's `PATH` is tried in order, the
+//!   candidate being `entry/program` byte for byte, an empty entry meaning
+//!   the working directory. A candidate that is missing (`ENOENT`, `ENOTDIR`,
+//!   `ESTALE`, `ENODEV`, `ETIMEDOUT`) or cannot be executed (`EACCES`) is
+//!   skipped; any other error (`ELOOP`, `ENAMETOOLONG`) ends the search with
+//!   that error. When nothing is found the search fails with `EACCES` if a
+//!   candidate gave it, else with the error of the *last* candidate (a
+//!   `PATH` whose last entry is a file gives `ENOTDIR`);
+//! - without a `PATH` the default search path of the C library is used;
+//! - glibc sizes its candidate buffer from the length of `PATH` capped at
+//!   `PATH_MAX - 1`: in a longer `PATH`, an entry at least that long is not
+//!   tried and stands for an empty entry (the working directory), or ends
+//!   the search when it is the last one.
 //!
-//! Errors are `io::Error::from_raw_os_error`, so they compare equal in kind
-//! *and* raw OS error with what a direct spawn returns.
+//! The checks are made relative to a descriptor of the child's working
+//! directory, so a relative program is looked up exactly as the child will
+//! look it up, however long the directory's own path is. Errors are
+//! `io::Error::from_raw_os_error`, so they compare equal in kind *and* raw
+//! OS error with what a direct spawn returns.
+//!
+//! Two things differ from a direct spawn by construction: a program found
+//! through an empty `PATH` entry is executed as `./program` (glibc executes
+//! `program`; the stub must be given a name with a slash, or it would search
+//! again), which only a script's interpreter can see in its arguments; and
+//! when the command switches uid or gid (`Access::ExistenceOnly`) the parent
+//! cannot check the child's permissions, so a bare name found by name is
+//! handed to the stub unresolved and the stub searches `PATH` as the child,
+//! finding the program a direct spawn would run, while a failure that
+//! depends on the child's permissions comes from the stub (exit code 127)
+//! instead of from `spawn()`.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 use nix::libc;
 
@@ -46,29 +75,74 @@ pub(crate) enum Access {
 /// `path_var` is the child's `PATH` (`None`: the child has none), `cwd` the
 /// child's working directory (`None`: the parent's). The returned path is
 /// interpreted relative to the child's working directory, exactly as the
-/// stub (which runs there) will interpret it.
+/// stub (which runs there) will interpret it. With `Access::ExistenceOnly` a
+/// bare name that exists somewhere in `PATH` is returned as it is, for the
+/// stub to search with the child's permissions.
 pub(crate) fn resolve(
     program: &OsStr,
     path_var: Option<&OsStr>,
     cwd: Option<&Path>,
     access: Access,
 ) -> io::Result<OsString> {
-    if program.as_bytes().contains(&b'/') {
-        check(&in_cwd(cwd, Path::new(program)), access)?;
+    let base = Base::enter(cwd, access)?;
+    let name = program.as_bytes();
+    if name.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    if name.contains(&b'/') {
+        base.check(name, access)?;
         return Ok(program.to_owned());
     }
-    let search = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    let path = path_var.map_or(DEFAULT_PATH.as_bytes(), OsStrExt::as_bytes);
+    let found = search(name, path, |candidate| base.check(candidate, access))?;
+    Ok(match access {
+        Access::CheckExecutable => OsString::from_vec(found),
+        Access::ExistenceOnly => program.to_owned(),
+    })
+}
+
+/// Searches `path` for `name` as glibc's `execvpe` does, with `check` in
+/// place of `execve`; returns the first candidate `check` accepts.
+fn search(
+    name: &[u8],
+    path: &[u8],
+    mut check: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<Vec<u8>> {
+    // glibc: `path_len = strnlen (path, PATH_MAX - 1) + 1`, and an entry with
+    // `subp - p >= path_len` is skipped in a way that makes the loop try an
+    // empty entry in its place, unless it is the last entry.
+    let limit = path.len().min(libc::PATH_MAX as usize - 1) + 1;
+    let entries: Vec<&[u8]> = path.split(|&b| b == b':').collect();
     let mut saw_eacces = false;
-    for dir in search.as_bytes().split(|&b| b == b':') {
-        let dir = if dir.is_empty() { b"." } else { dir };
-        let candidate = Path::new(OsStr::from_bytes(dir)).join(program);
-        match check(&in_cwd(cwd, &candidate), access) {
-            Ok(()) => return Ok(candidate.into_os_string()),
+    let mut last = libc::ENOENT;
+    for (i, &entry) in entries.iter().enumerate() {
+        let entry = if entry.len() >= limit {
+            if i + 1 == entries.len() {
+                break;
+            }
+            &b""[..]
+        } else {
+            entry
+        };
+        let mut candidate = Vec::with_capacity(entry.len() + 2 + name.len());
+        if entry.is_empty() {
+            candidate.extend_from_slice(b"./");
+        } else {
+            candidate.extend_from_slice(entry);
+            candidate.push(b'/');
+        }
+        candidate.extend_from_slice(name);
+        match check(&candidate) {
+            Ok(()) => return Ok(candidate),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EACCES) => saw_eacces = true,
                 Some(
-                    libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT,
-                ) => {}
+                    code @ (libc::ENOENT
+                    | libc::ESTALE
+                    | libc::ENOTDIR
+                    | libc::ENODEV
+                    | libc::ETIMEDOUT),
+                ) => last = code,
                 _ => return Err(e),
             },
         }
@@ -76,42 +150,95 @@ pub(crate) fn resolve(
     Err(io::Error::from_raw_os_error(if saw_eacces {
         libc::EACCES
     } else {
-        libc::ENOENT
+        last
     }))
 }
 
-fn in_cwd(cwd: Option<&Path>, path: &Path) -> PathBuf {
-    match cwd {
-        Some(dir) => dir.join(path),
-        None => path.to_owned(),
-    }
-}
+/// The child's working directory, as a descriptor relative to which the
+/// candidates are checked (`None`: the parent's, `AT_FDCWD`).
+struct Base(Option<OwnedFd>);
 
-/// Fails as `execve(path)` would for a missing, non-regular or
-/// non-executable file.
-fn check(path: &Path, access: Access) -> io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::from_raw_os_error(libc::EACCES));
+impl Base {
+    /// Fails as the child's `chdir(cwd)` would: missing, not a directory,
+    /// or (checked only for the parent's own ids) not searchable.
+    fn enter(cwd: Option<&Path>, access: Access) -> io::Result<Base> {
+        let Some(dir) = cwd else {
+            return Ok(Base(None));
+        };
+        let c = c_string(dir.as_os_str().as_bytes())?;
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call;
+        // open only reads it. O_PATH needs no permission on the directory
+        // itself; its search permission is checked below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        let base = Base(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        if access == Access::CheckExecutable {
+            base.access(b".", libc::X_OK)?;
+        }
+        Ok(base)
     }
-    if access == Access::CheckExecutable {
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+
+    fn dir_fd(&self) -> libc::c_int {
+        self.0.as_ref().map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd)
+    }
+
+    /// Fails as `execve(path)` would for a missing, non-regular or
+    /// non-executable file.
+    fn check(&self, path: &[u8], access: Access) -> io::Result<()> {
+        let c = c_string(path)?;
+        // SAFETY: an all-zero `stat` is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a properly
+        // sized out-parameter, both alive for the call; the descriptor is
+        // open (or AT_FDCWD).
+        if unsafe { libc::fstatat(self.dir_fd(), c.as_ptr(), &mut st, 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(io::Error::from_raw_os_error(libc::EACCES));
+        }
+        if access == Access::CheckExecutable {
+            self.access(path, libc::X_OK)?;
+        }
+        Ok(())
+    }
+
+    /// `faccessat` with the effective ids, as `execve` and `chdir` check.
+    fn access(&self, path: &[u8], mode: libc::c_int) -> io::Result<()> {
+        let c = c_string(path)?;
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call;
         // faccessat only reads it.
-        let rc =
-            unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+        let rc = unsafe { libc::faccessat(self.dir_fd(), c.as_ptr(), mode, libc::AT_EACCESS) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// `bytes` as a C string; a NUL byte is what std reports for it.
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     struct TempDir(PathBuf);
     impl TempDir {
