@@ -679,33 +679,39 @@ fn cases() -> Vec<Case> {
         },
     ];
     // No search permission on a PATH directory, for an unprivileged uid.
-    let unprivileged: [(&'static str, &'static str, fn(&Path) -> Command); 8] = [
-        (
+    let unprivileged = |name: &'static str, path: &'static str, build: fn(&Path) -> Command| Case {
+        name,
+        spawner: Unprivileged(path),
+        setup: nothing,
+        build,
+    };
+    cases.extend([
+        unprivileged(
             "unprivileged: parent PATH no-search dir, then found",
             "{d}/nosearch:{d}/bin",
             |_| Command::new("tool"),
         ),
-        (
+        unprivileged(
             "unprivileged: parent PATH no-search dir only",
             "{d}/nosearch",
             |_| Command::new("tool"),
         ),
-        (
+        unprivileged(
             "unprivileged: PATH no-search dir, then found",
             "/usr/bin:/bin",
             |d| with_path("tool", "{d}/nosearch:{d}/bin", d),
         ),
-        (
+        unprivileged(
             "unprivileged: PATH no-search dir, then missing",
             "/usr/bin:/bin",
             |d| with_path("tool", "{d}/nosearch:{d}/missing", d),
         ),
-        (
+        unprivileged(
             "unprivileged: path through a no-search dir",
             "/usr/bin:/bin",
             |d| Command::new(d.join("nosearch/tool")),
         ),
-        (
+        unprivileged(
             "unprivileged: current_dir without search permission",
             "/usr/bin:/bin",
             |d| {
@@ -714,25 +720,17 @@ fn cases() -> Vec<Case> {
                 c
             },
         ),
-        (
+        unprivileged(
             "unprivileged: root-only file, by path",
             "/usr/bin:/bin",
             |d| Command::new(d.join("rootonly/tool")),
         ),
-        (
+        unprivileged(
             "unprivileged: root-only file, then found via PATH",
             "/usr/bin:/bin",
             |d| with_path("tool", "{d}/rootonly:{d}/alt", d),
         ),
-    ];
-    for (name, path, build) in unprivileged {
-        cases.push(Case {
-            name,
-            spawner: Unprivileged(path),
-            setup: nothing,
-            build,
-        });
-    }
+    ]);
     // The command switches to an unprivileged uid itself (root only): the
     // parent cannot check permissions for that uid.
     if is_root() {

@@ -354,4 +354,110 @@ mod tests {
         let r = resolve(OsStr::new("/dev/null"), None, None, Access::ExistenceOnly);
         assert_eq!(kind(r), Some(libc::EACCES));
     }
+
+    #[test]
+    fn an_empty_program_is_enoent_after_the_cwd() {
+        let r = resolve(OsStr::new(""), None, None, Access::CheckExecutable);
+        assert_eq!(kind(r), Some(libc::ENOENT));
+        let a = TempDir::new("f");
+        let f = a.file("plain", 0o644);
+        // The child enters its cwd before anything else.
+        let r = resolve(OsStr::new(""), None, Some(&f), Access::CheckExecutable);
+        assert_eq!(kind(r), Some(libc::ENOTDIR));
+        let r = resolve(
+            OsStr::new("no-such-program-ds"),
+            None,
+            Some(&a.0.join("missing")),
+            Access::ExistenceOnly,
+        );
+        assert_eq!(kind(r), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn a_fruitless_search_ends_with_the_last_error() {
+        let a = TempDir::new("g");
+        let f = a.file("plain", 0o644);
+        let missing = a.0.join("missing");
+        let search = |dirs: &[&Path]| {
+            let path = std::env::join_paths(dirs).unwrap();
+            kind(resolve(
+                OsStr::new("tool"),
+                Some(&path),
+                None,
+                Access::CheckExecutable,
+            ))
+        };
+        assert_eq!(search(&[&f]), Some(libc::ENOTDIR));
+        assert_eq!(search(&[&missing, &f]), Some(libc::ENOTDIR));
+        assert_eq!(search(&[&f, &missing]), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn candidates_are_built_as_glibc_builds_them() {
+        let a = TempDir::new("h");
+        a.file("tool", 0o755);
+        a.file("plain", 0o644);
+        let mut entry = a.0.clone().into_os_string();
+        entry.push("/");
+        let got = resolve(
+            OsStr::new("tool"),
+            Some(&entry),
+            None,
+            Access::CheckExecutable,
+        )
+        .unwrap();
+        assert_eq!(got.as_bytes(), [entry.as_bytes(), b"/tool"].concat());
+        // An entry longer than the capped PATH is tried as an empty entry,
+        // or ends the search when it is the last.
+        let long = format!("/{}", "x".repeat(4200));
+        let path = format!("{long}:/nonexistent-ds");
+        let got = resolve(
+            OsStr::new("tool"),
+            Some(OsStr::new(&path)),
+            Some(&a.0),
+            Access::CheckExecutable,
+        );
+        assert_eq!(got.unwrap(), "./tool");
+        let path = format!("{}:{long}", a.0.join("plain").display());
+        let r = resolve(
+            OsStr::new("tool"),
+            Some(OsStr::new(&path)),
+            Some(&a.0),
+            Access::CheckExecutable,
+        );
+        assert_eq!(kind(r), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn relative_programs_are_checked_from_the_cwd_itself() {
+        // A cwd and a relative program whose joined length exceeds PATH_MAX.
+        let a = TempDir::new("i");
+        let mut deep = a.0.clone();
+        for _ in 0..10 {
+            deep.push("d".repeat(240));
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("tool"), b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(deep.join("tool"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let program = format!("{}tool", "./".repeat(1100));
+        let got = resolve(
+            OsStr::new(&program),
+            None,
+            Some(&deep),
+            Access::CheckExecutable,
+        );
+        assert_eq!(got.unwrap(), OsStr::new(&program));
+    }
+
+    #[test]
+    fn with_another_uid_a_found_bare_name_is_left_to_the_stub() {
+        let a = TempDir::new("j");
+        a.file("tool", 0o700);
+        let path = a.0.as_os_str();
+        let got = resolve(OsStr::new("tool"), Some(path), None, Access::ExistenceOnly);
+        assert_eq!(got.unwrap(), "tool");
+        let r = resolve(OsStr::new("gone"), Some(path), None, Access::ExistenceOnly);
+        assert_eq!(kind(r), Some(libc::ENOENT));
+    }
 }
