@@ -182,7 +182,17 @@ struct Case {
     setup: fn(&Path),
     /// The command, given the case directory.
     build: fn(&Path) -> Command,
+    /// The command switches uid and the parent can only match the direct
+    /// spawn by checking as that uid, which needs the ids passed to the
+    /// resolver (see `IDS_REACH_RESOLVER`).
+    needs_ids: bool,
 }
+
+/// Whether `src/unix/rewrite.rs` passes a command's uid/gid to the resolver
+/// (`Access::As`). Until it does, the `needs_ids` cases must differ (a
+/// failure to check as the child's uid shows as exit 127 or ENOENT); once it
+/// does, they must match like every other case. Flip this with that change.
+const IDS_REACH_RESOLVER: bool = false;
 
 /// What the spawns of one case gave: std spawn, tokio spawn, std output.
 struct Row {
@@ -344,7 +354,16 @@ fn cases() -> Vec<Case> {
         spawner: Here,
         setup: nothing,
         build,
+        needs_ids: false,
     };
+    let parent_path =
+        |name: &'static str, path: Option<&'static str>, build: fn(&Path) -> Command| Case {
+            name,
+            spawner: ParentPath(path),
+            setup: nothing,
+            build,
+            needs_ids: false,
+        };
     let mut cases = vec![
         // The program name itself.
         case("empty program", |_| Command::new("")),
@@ -484,6 +503,7 @@ fn cases() -> Vec<Case> {
                 c.current_dir(deep_dir(d));
                 c
             },
+            needs_ids: false,
         },
         // Directories, non-executables, special files.
         case("a directory", |_| Command::new("/tmp")),
@@ -581,102 +601,66 @@ fn cases() -> Vec<Case> {
             c
         }),
         // Searched by posix_spawnp in the spawning process's own PATH.
-        Case {
-            name: "parent PATH leading empty entry",
-            spawner: ParentPath(Some(":{d}/bin")),
-            setup: nothing,
-            build: |d| {
+        parent_path("parent PATH leading empty entry", Some(":{d}/bin"), |d| {
+            let mut c = Command::new("tool");
+            c.current_dir(d.join("cwd"));
+            c
+        }),
+        parent_path(
+            "parent PATH trailing empty entry",
+            Some("{d}/noexec:"),
+            |d| {
                 let mut c = Command::new("tool");
                 c.current_dir(d.join("cwd"));
                 c
             },
-        },
-        Case {
-            name: "parent PATH trailing empty entry",
-            spawner: ParentPath(Some("{d}/noexec:")),
-            setup: nothing,
-            build: |d| {
+        ),
+        parent_path(
+            "parent PATH doubled colon",
+            Some("{d}/missing::{d}/bin"),
+            |d| {
                 let mut c = Command::new("tool");
                 c.current_dir(d.join("cwd"));
                 c
             },
-        },
-        Case {
-            name: "parent PATH doubled colon",
-            spawner: ParentPath(Some("{d}/missing::{d}/bin")),
-            setup: nothing,
-            build: |d| {
-                let mut c = Command::new("tool");
-                c.current_dir(d.join("cwd"));
-                c
-            },
-        },
-        Case {
-            name: "parent PATH is empty",
-            spawner: ParentPath(Some("")),
-            setup: nothing,
-            build: |d| {
-                let mut c = Command::new("tool");
-                c.current_dir(d.join("cwd"));
-                c
-            },
-        },
-        Case {
-            name: "parent PATH is empty, empty program",
-            spawner: ParentPath(Some("")),
-            setup: nothing,
-            build: |_| Command::new(""),
-        },
-        Case {
-            name: "parent PATH longer than PATH_MAX",
-            spawner: ParentPath(Some(LONG_PATH)),
-            setup: nothing,
-            build: |d| {
-                let mut c = Command::new("tool");
-                c.current_dir(d.join("cwd"));
-                c
-            },
-        },
-        Case {
-            name: "no parent PATH, true",
-            spawner: ParentPath(None),
-            setup: nothing,
-            build: |_| Command::new("true"),
-        },
-        Case {
-            name: "no parent PATH, tool",
-            spawner: ParentPath(None),
-            setup: nothing,
-            build: |d| {
-                let mut c = Command::new("tool");
-                c.current_dir(d.join("cwd"));
-                c
-            },
-        },
-        Case {
-            name: "parent PATH symlink loop",
-            spawner: ParentPath(Some("{d}/loop:{d}/bin")),
-            setup: nothing,
-            build: |_| Command::new("tool"),
-        },
-        Case {
-            name: "parent PATH entry is a file",
-            spawner: ParentPath(Some("{d}/missing:{d}/file")),
-            setup: nothing,
-            build: |_| Command::new("tool"),
-        },
-        Case {
-            name: "parent PATH bare name > NAME_MAX",
-            spawner: ParentPath(Some("{d}/missing:{d}/bin")),
-            setup: nothing,
-            build: |_| Command::new(long_name()),
-        },
-        Case {
-            name: "parent PATH not executable, then found",
-            spawner: ParentPath(Some("{d}/noexec:{d}/bin")),
-            setup: nothing,
-            build: |_| Command::new("tool"),
-        },
+        ),
+        parent_path("parent PATH is empty", Some(""), |d| {
+            let mut c = Command::new("tool");
+            c.current_dir(d.join("cwd"));
+            c
+        }),
+        parent_path("parent PATH is empty, empty program", Some(""), |_| {
+            Command::new("")
+        }),
+        parent_path("parent PATH longer than PATH_MAX", Some(LONG_PATH), |d| {
+            let mut c = Command::new("tool");
+            c.current_dir(d.join("cwd"));
+            c
+        }),
+        parent_path("no parent PATH, true", None, |_| Command::new("true")),
+        parent_path("no parent PATH, tool", None, |d| {
+            let mut c = Command::new("tool");
+            c.current_dir(d.join("cwd"));
+            c
+        }),
+        parent_path("parent PATH symlink loop", Some("{d}/loop:{d}/bin"), |_| {
+            Command::new("tool")
+        }),
+        parent_path(
+            "parent PATH entry is a file",
+            Some("{d}/missing:{d}/file"),
+            |_| Command::new("tool"),
+        ),
+        parent_path(
+            "parent PATH bare name > NAME_MAX",
+            Some("{d}/missing:{d}/bin"),
+            |_| Command::new(long_name()),
+        ),
+        parent_path(
+            "parent PATH not executable, then found",
+            Some("{d}/noexec:{d}/bin"),
+            |_| Command::new("tool"),
+        ),
     ];
     // No search permission on a PATH directory, for an unprivileged uid.
     let unprivileged = |name: &'static str, path: &'static str, build: fn(&Path) -> Command| Case {
@@ -684,6 +668,7 @@ fn cases() -> Vec<Case> {
         spawner: Unprivileged(path),
         setup: nothing,
         build,
+        needs_ids: false,
     };
     cases.extend([
         unprivileged(
@@ -721,12 +706,12 @@ fn cases() -> Vec<Case> {
             },
         ),
         unprivileged(
-            "unprivileged: root-only file, by path",
+            "unprivileged: owner-only file, by path",
             "/usr/bin:/bin",
             |d| Command::new(d.join("rootonly/tool")),
         ),
         unprivileged(
-            "unprivileged: root-only file, then found via PATH",
+            "unprivileged: owner-only file, then found via PATH",
             "/usr/bin:/bin",
             |d| with_path("tool", "{d}/rootonly:{d}/alt", d),
         ),
@@ -734,16 +719,59 @@ fn cases() -> Vec<Case> {
     // The command switches to an unprivileged uid itself (root only): the
     // parent cannot check permissions for that uid.
     if is_root() {
-        cases.push(Case {
-            name: "uid switch: PATH no-search dir, then found",
+        let switch = |name: &'static str, build: fn(&Path) -> Command| Case {
+            name,
             spawner: Here,
             setup: nothing,
-            build: |d| {
+            build,
+            needs_ids: false,
+        };
+        let switch_needs_ids = |name, build| Case {
+            needs_ids: true,
+            ..switch(name, build)
+        };
+        cases.extend([
+            switch("uid switch: PATH no-search dir, then found", |d| {
                 let mut c = with_path("tool", "{d}/nosearch:{d}/bin", d);
                 c.uid(NOBODY).gid(NOBODY);
                 c
-            },
-        });
+            }),
+            switch_needs_ids("uid switch: PATH no-search dir only", |d| {
+                let mut c = with_path("tool", "{d}/nosearch", d);
+                c.uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch_needs_ids("uid switch: missing, PATH has a no-search dir", |d| {
+                let mut c = with_path("gone", "{d}/nosearch:{d}/bin", d);
+                c.uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch_needs_ids("uid switch: path through a no-search dir", |d| {
+                let mut c = Command::new(d.join("nosearch/tool"));
+                c.uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch("uid switch: current_dir without search permission", |d| {
+                let mut c = Command::new("./tool");
+                c.current_dir(d.join("nosearch")).uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch_needs_ids("uid switch: owner-only file, by path", |d| {
+                let mut c = Command::new(d.join("rootonly/tool"));
+                c.uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch("uid switch: owner-only file, then found via PATH", |d| {
+                let mut c = with_path("tool", "{d}/rootonly:{d}/alt", d);
+                c.uid(NOBODY).gid(NOBODY);
+                c
+            }),
+            switch("gid switch only: root still searches everywhere", |d| {
+                let mut c = with_path("tool", "{d}/nosearch:{d}/bin", d);
+                c.gid(NOBODY);
+                c
+            }),
+        ]);
     }
     cases
 }
@@ -876,7 +904,7 @@ fn edge_table() {
     let before = common::live_children();
     let cases = cases();
     let mut table = String::new();
-    let mut differ = Vec::new();
+    let mut wrong = Vec::new();
     let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for (i, case) in cases.iter().enumerate() {
         let dir = root.0.join(format!("case-{i}"));
@@ -884,7 +912,13 @@ fn edge_table() {
         standard_fixture(&dir);
         (case.setup)(&dir);
         let row = run_case_anywhere(i, case, &dir);
-        let mark = if row.matches() { "" } else { "   <-- differs" };
+        let pending = case.needs_ids && !IDS_REACH_RESOLVER;
+        let mark = match (row.matches(), pending) {
+            (true, false) => "",
+            (false, false) => "   <-- differs",
+            (false, true) => "   (differs until the resolver gets the uid)",
+            (true, true) => "   <-- matches: set IDS_REACH_RESOLVER",
+        };
         writeln!(
             table,
             "{:width$} | {} | {}{mark}",
@@ -893,8 +927,8 @@ fn edge_table() {
             cell(&row.double)
         )
         .unwrap();
-        if !row.matches() {
-            differ.push(row.name.clone());
+        if row.matches() == pending {
+            wrong.push(row.name.clone());
         }
         set_mode(&dir.join("nosearch"), 0o755);
     }
@@ -906,8 +940,8 @@ fn edge_table() {
         "nothing is left running after the table"
     );
     assert!(
-        differ.is_empty(),
-        "double spawn differs from direct: {differ:?}"
+        wrong.is_empty(),
+        "double spawn differs from direct (or a pending case now matches): {wrong:?}"
     );
 }
 

@@ -35,16 +35,20 @@
 //! `io::Error::from_raw_os_error`, so they compare equal in kind *and* raw
 //! OS error with what a direct spawn returns.
 //!
-//! Two things differ from a direct spawn by construction: a program found
+//! When the command switches uid or gid, the child's permissions are not
+//! the parent's: the checks are then made on a thread of their own that
+//! takes the child's ids as its file-system ids (`Access::As`). Where even
+//! that is impossible (`Access::ExistenceOnly`: no thread), only existence
+//! and file type are checked and a bare name found by name is handed to the
+//! stub unresolved, so that the stub searches `PATH` as the child and runs
+//! the program a direct spawn would run; a failure that depends on the
+//! child's permissions then comes from the stub (exit code 127) instead of
+//! from `spawn()`.
+//!
+//! One thing differs from a direct spawn by construction: a program found
 //! through an empty `PATH` entry is executed as `./program` (glibc executes
 //! `program`; the stub must be given a name with a slash, or it would search
-//! again), which only a script's interpreter can see in its arguments; and
-//! when the command switches uid or gid (`Access::ExistenceOnly`) the parent
-//! cannot check the child's permissions, so a bare name found by name is
-//! handed to the stub unresolved and the stub searches `PATH` as the child,
-//! finding the program a direct spawn would run, while a failure that
-//! depends on the child's permissions comes from the stub (exit code 127)
-//! instead of from `spawn()`.
+//! again), which only a script's interpreter can see in its arguments.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -61,13 +65,23 @@ pub(crate) const DEFAULT_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
 #[cfg(not(target_env = "musl"))]
 pub(crate) const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
-/// Whether to check execute permission for the parent's effective ids.
-/// When the command switches uid or gid the child's permissions differ, so
-/// only existence and file type are checked; `exec` in the stub decides.
+/// Whose permissions the checks are made with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
+    /// The parent's effective ids: the child keeps them.
     CheckExecutable,
+    /// Nobody's: only existence and file type are checked, and `exec` in
+    /// the stub decides the rest (see the module docs).
     ExistenceOnly,
+    /// The child switches to these ids before its `exec` (std: `setgid`,
+    /// then `setgroups(0, NULL)` and `setuid` when a uid is given). The
+    /// checks run on a thread of their own that takes them as its
+    /// file-system ids, so that they see what the child will see; where the
+    /// ids cannot be taken the child's own switch fails too, and the
+    /// program is left for the stub's spawn to fail on in the same way.
+    // Constructed by `rewrite.rs` once it passes the command's ids.
+    #[cfg_attr(not(test), allow(dead_code))]
+    As { uid: Option<u32>, gid: Option<u32> },
 }
 
 /// Resolves `program` to a path the stub can execute without searching.
@@ -79,6 +93,26 @@ pub(crate) enum Access {
 /// bare name that exists somewhere in `PATH` is returned as it is, for the
 /// stub to search with the child's permissions.
 pub(crate) fn resolve(
+    program: &OsStr,
+    path_var: Option<&OsStr>,
+    cwd: Option<&Path>,
+    access: Access,
+) -> io::Result<OsString> {
+    match access {
+        Access::As { uid, gid } => match as_ids(uid, gid, || {
+            resolve_here(program, path_var, cwd, Access::CheckExecutable)
+        }) {
+            Some(Ok(result)) => result,
+            // The child cannot take these ids either: its spawn fails
+            // before `exec`, and so will the stub's, with the same error.
+            Some(Err(IdsRefused)) => Ok(program.to_owned()),
+            None => resolve_here(program, path_var, cwd, Access::ExistenceOnly),
+        },
+        _ => resolve_here(program, path_var, cwd, access),
+    }
+}
+
+fn resolve_here(
     program: &OsStr,
     path_var: Option<&OsStr>,
     cwd: Option<&Path>,
@@ -96,9 +130,68 @@ pub(crate) fn resolve(
     let path = path_var.map_or(DEFAULT_PATH.as_bytes(), OsStrExt::as_bytes);
     let found = search(name, path, |candidate| base.check(candidate, access))?;
     Ok(match access {
-        Access::CheckExecutable => OsString::from_vec(found),
         Access::ExistenceOnly => program.to_owned(),
+        _ => OsString::from_vec(found),
     })
+}
+
+/// The ids could not be taken (no `CAP_SETUID`/`CAP_SETGID`).
+struct IdsRefused;
+
+/// Runs `f` on a new thread whose file-system uid/gid are `uid`/`gid` and,
+/// when a uid is given, whose supplementary groups are cleared, as the
+/// child's will be. `None`: no such thread could be made here.
+///
+/// Only the new thread's credentials change: `setfsuid`/`setfsgid` and the
+/// raw `setgroups` system call act on the calling thread alone (glibc's
+/// `setgroups` wrapper would apply it to every thread, so it is not used),
+/// and the thread ends when `f` returns. Taking a non-zero file-system uid
+/// drops the capabilities that override file permissions, as the child's
+/// `setuid` does.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn as_ids<T: Send>(
+    uid: Option<u32>,
+    gid: Option<u32>,
+    f: impl FnOnce() -> T + Send,
+) -> Option<Result<T, IdsRefused>> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("double-spawn-resolve".into())
+            .spawn_scoped(scope, move || {
+                // SAFETY: these system calls change only this thread's
+                // credentials (see above) and touch no memory of ours;
+                // setgroups with a count of 0 reads no list.
+                let taken = unsafe {
+                    let gid_taken = gid.map_or(true, |gid| {
+                        libc::setfsgid(gid);
+                        libc::setfsgid(u32::MAX) as u32 == gid
+                    });
+                    let uid_taken = uid.map_or(true, |uid| {
+                        // std ignores EPERM here, and so does this.
+                        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+                        libc::setfsuid(uid);
+                        libc::setfsuid(u32::MAX) as u32 == uid
+                    });
+                    gid_taken && uid_taken
+                };
+                if taken {
+                    Ok(f())
+                } else {
+                    Err(IdsRefused)
+                }
+            })
+            .ok()?;
+        worker.join().ok()
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn as_ids<T: Send>(
+    _uid: Option<u32>,
+    _gid: Option<u32>,
+    _f: impl FnOnce() -> T + Send,
+) -> Option<Result<T, IdsRefused>> {
+    None
 }
 
 /// Searches `path` for `name` as glibc's `execvpe` does, with `check` in
@@ -459,5 +552,53 @@ mod tests {
         assert_eq!(got.unwrap(), "tool");
         let r = resolve(OsStr::new("gone"), Some(path), None, Access::ExistenceOnly);
         assert_eq!(kind(r), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn with_another_uid_the_checks_are_made_as_that_uid() {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: switching ids needs root");
+            return;
+        }
+        let a = TempDir::new("k");
+        let closed = a.0.join("closed");
+        let open = a.0.join("open");
+        for dir in [&closed, &open] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("tool"), b"#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(dir.join("tool"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let nobody = Access::As {
+            uid: Some(65534),
+            gid: Some(65534),
+        };
+        let both = std::env::join_paths([&closed, &open]).unwrap();
+        let got = resolve(OsStr::new("tool"), Some(&both), None, nobody).unwrap();
+        assert_eq!(Path::new(&got), open.join("tool"));
+        let only_closed = closed.as_os_str();
+        let r = resolve(OsStr::new("tool"), Some(only_closed), None, nobody);
+        assert_eq!(kind(r), Some(libc::EACCES));
+        let r = resolve(closed.join("tool").as_os_str(), None, None, nobody);
+        assert_eq!(kind(r), Some(libc::EACCES));
+        let r = resolve(OsStr::new("./tool"), None, Some(&closed), nobody);
+        assert_eq!(kind(r), Some(libc::EACCES), "the child's chdir");
+        // A gid alone leaves root root; and this thread was never changed.
+        let root_gid = Access::As {
+            uid: None,
+            gid: Some(65534),
+        };
+        let got = resolve(OsStr::new("tool"), Some(only_closed), None, root_gid).unwrap();
+        assert_eq!(Path::new(&got), closed.join("tool"));
+        let got = resolve(
+            OsStr::new("tool"),
+            Some(only_closed),
+            None,
+            Access::CheckExecutable,
+        )
+        .unwrap();
+        assert_eq!(Path::new(&got), closed.join("tool"));
     }
 }
