@@ -283,10 +283,9 @@ pub use route::{DirectReason, Route};
 /// binaries calls it in each binary's `main`.
 ///
 /// ```
-/// fn main() {
-///     double_spawn::init();
-///     // ... the program ...
-/// }
+/// // First thing in `main`:
+/// double_spawn::init();
+/// // ... the program ...
 /// ```
 pub fn init() {
     imp::init();
