@@ -7,9 +7,8 @@
 //! variable, an exit code for "the stub could not `exec`", and a type that
 //! says whether double spawning is on, for debug output. This page says how
 //! each of them maps to this crate, keeping the runner's own variable, exit
-//! code and debug output. The table is at
-//! [the end](#migrating-from-a-hand-rolled-double-spawn), followed by a short
-//! before and after.
+//! code and debug output; [a table](#migrating-from-a-hand-rolled-double-spawn)
+//! and a short before and after close it.
 //!
 //! # The one-time setup
 //!
@@ -34,9 +33,9 @@
 //! [`Stub::Embedded`](crate::Stub::Embedded), anything else or no variable
 //! turns it on. [`set_default`](crate::DoubleSpawn::set_default) makes the
 //! result what [`DoubleSpawn::new`] and every
-//! [`double_spawn()`](crate::DoubleSpawnExt::double_spawn) use from then on;
-//! the crate's own `DOUBLE_SPAWN` variable is then not read. A second call
-//! changes nothing and returns the default already set.
+//! [`double_spawn()`](crate::DoubleSpawnExt::double_spawn) use from then on,
+//! in place of the crate's own `DOUBLE_SPAWN` variable. A second call changes
+//! nothing and returns the default already set as its error.
 //!
 //! **Where [`init()`](crate::init) is still needed.** On Linux with glibc,
 //! nowhere: an ELF constructor runs before `main` in every process of an
@@ -51,8 +50,8 @@
 //! process everything that runs before it runs once per spawn, and the
 //! stub's arguments are not the runner's. Without it every spawn is direct
 //! ([`DirectReason::NotInstalled`](crate::DirectReason::NotInstalled)), with
-//! one warning line on stderr per process, or an error in strict mode. On non-Unix
-//! targets `init()` does nothing and every spawn is direct.
+//! one warning line on stderr per process, or an error in strict mode. On
+//! non-Unix targets `init()` does nothing and every spawn is direct.
 //!
 //! **Entry points that are library functions.** When several binaries call
 //! one `my_runner::main()` (say `cargo-my-runner` and `my-runner`), each
@@ -108,7 +107,8 @@
 //! [`DoubleSpawn::std_command`]): `get_program()` and `get_args()` show the
 //! stub's form, so a runner that prints the command it runs keeps its own
 //! copy of the program and arguments; `arg0()` must not be used; and the
-//! stub looks the program up itself. Spawn it with `double_spawn()` only: a
+//! stub looks the program up itself, so a missing program is reported by the
+//! exit code described below, not by an error from `spawn()`. Spawn it with `double_spawn()` only: a
 //! plain `spawn()` starts the stub without blocking SIGTSTP and without the
 //! flags that `double_spawn()` computes at spawn time.
 //!
@@ -209,13 +209,17 @@
 //! - **A stub-form command**: the stub looks the program up itself, so a
 //!   missing program is the exit code and the line too.
 //!
-//! The stub's other exit codes, in [`exit_code`](crate::exit_code), are not
-//! configurable and do not occur for a spawn made by this crate on Linux:
-//! [`REFUSED_PRIVILEGED`](crate::exit_code::REFUSED_PRIVILEGED) (126) when
-//! the binary was started with the stub's arguments by anything but a double
-//! spawn, or runs with elevated privileges;
-//! [`USAGE`](crate::exit_code::USAGE) (125) for a malformed stub command
-//! line.
+//! The stub's other exit codes, in [`exit_code`](crate::exit_code), are
+//! fixed:
+//!
+//! - [`REFUSED_PRIVILEGED`](crate::exit_code::REFUSED_PRIVILEGED) (126): the
+//!   binary was started with the stub's arguments by anything but a double
+//!   spawn, or runs with elevated privileges. A runner's own spawns never
+//!   get it: a privileged binary spawns directly instead of starting the
+//!   current-executable stub.
+//! - [`USAGE`](crate::exit_code::USAGE) (125): a malformed stub command
+//!   line. A runner's own spawns get it only from a stub-form command for an
+//!   empty program name (a direct spawn of `""` fails with `NotFound`).
 //!
 //! # Strict mode
 //!
