@@ -247,6 +247,7 @@ pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
 mod route;
+pub mod runners;
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
