@@ -1,18 +1,23 @@
 //! The extension trait and the two thin spawners (std and tokio).
 
+#[cfg(feature = "tokio")]
 use std::future::Future;
 use std::io;
-use std::process::{ExitStatus, Output, Stdio};
+#[cfg(feature = "tokio")]
+use std::process::Stdio;
+use std::process::{ExitStatus, Output};
 
 use crate::config::DoubleSpawn;
 use crate::imp::{self, IoDefaults};
 
 type StdCommand = std::process::Command;
+#[cfg(feature = "tokio")]
 type TokioCommand = tokio::process::Command;
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for std::process::Command {}
+    #[cfg(feature = "tokio")]
     impl Sealed for tokio::process::Command {}
 }
 
@@ -51,6 +56,8 @@ impl DoubleSpawnExt for StdCommand {
     }
 }
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl DoubleSpawnExt for TokioCommand {
     fn double_spawn_with(&mut self, config: DoubleSpawn) -> DoubleSpawnCommand<'_, Self> {
         DoubleSpawnCommand { cmd: self, config }
@@ -82,9 +89,10 @@ fn spawn_via<C, T>(
     direct: impl FnOnce(&mut C, bool) -> io::Result<T>,
     stub: impl FnOnce(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
-    let mut prepared = imp::prepare(std_of(cmd), config.is_enabled(), io)?;
+    let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
     let in_place = prepared.in_place();
     let route = match (prepared.stub.is_some(), in_place) {
+        (true, _) if prepared.embedded => Route::Embedded,
         (true, _) => Route::Stub,
         (false, true) => Route::StubForm,
         (false, false) => Route::Direct,
@@ -93,7 +101,7 @@ fn spawn_via<C, T>(
         Some(stub_cmd) => stub(stub_cmd, cmd),
         None => direct(cmd, in_place),
     };
-    prepared.finish(std_of(cmd));
+    prepared.finish(std_of(cmd), result.is_ok());
     // The guard is released and the child has executed (or is running the
     // stub): logging here cannot run between fork and exec.
     if let Ok(spawned) = &result {
@@ -106,8 +114,10 @@ fn spawn_via<C, T>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 enum Route {
-    /// The stub's command, rewritten from the caller's.
+    /// The current-executable stub's command, rewritten from the caller's.
     Stub,
+    /// The embedded stub's command, rewritten from the caller's.
+    Embedded,
     /// The caller's stub-form command (`DoubleSpawn::std_command`), as it is.
     StubForm,
     /// The caller's command, directly.
@@ -121,6 +131,7 @@ enum Route {
 fn trace_spawn(cmd: &StdCommand, route: Route, pid: Option<u32>) {
     let (program, route) = match route {
         Route::Stub => (cmd.get_program(), "stub"),
+        Route::Embedded => (cmd.get_program(), "embedded stub"),
         Route::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
         Route::Direct => (cmd.get_program(), "direct"),
     };
@@ -199,6 +210,8 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     }
 }
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl DoubleSpawnCommand<'_, TokioCommand> {
     /// Like [`tokio::process::Command::spawn`]; `kill_on_drop` is kept.
     ///

@@ -1,58 +1,57 @@
-//! Why a double spawn becomes a direct spawn, and the one warning it logs.
+//! Saying so when a spawn is not protected: one line on stderr and a
+//! `tracing` warning, once per process; or, in strict mode, an error.
+//!
+//! The line goes to stderr as well as to `tracing` because a program without
+//! a subscriber would otherwise run unprotected in silence, which is the
+//! very thing a user of this crate wants to know about.
 
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A reason to spawn directly instead of through the stub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fallback {
-    /// `DoubleSpawn::disabled()` or `DOUBLE_SPAWN=0`: asked for, not logged.
-    Disabled,
-    #[cfg_attr(not(unix), allow(dead_code))]
-    /// `init()` was never called, so starting this binary with the stub's
-    /// arguments would run the user's `main` again instead of a stub.
-    NotInstalled,
-    /// The binary runs with elevated privileges (`AT_SECURE`); a stub in it
-    /// would let anyone execute anything with those privileges.
-    Privileged,
-    /// The current executable cannot be found (`/proc` is not mounted).
-    NoExecutable,
-    /// Not a Unix target: there is no SIGTSTP race to avoid.
-    #[cfg_attr(unix, allow(dead_code))]
-    Unsupported,
+use crate::route::DirectReason;
+
+/// Reports that a spawn will be direct for `reason`, with `detail` (the
+/// setting or the program concerned) when there is one. Returns the error
+/// to fail the spawn with when `strict`.
+pub(crate) fn direct(reason: DirectReason, detail: Option<&str>, strict: bool) -> io::Result<()> {
+    if !reason.is_reported() {
+        return Ok(());
+    }
+    let message = match detail {
+        Some(detail) => format!("{reason}: {detail}"),
+        None => reason.to_string(),
+    };
+    if strict {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("double-spawn (strict): cannot protect this spawn: {message}"),
+        ));
+    }
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    once(
+        &WARNED,
+        &format!("spawning directly, without protection against SIGTSTP during spawn: {message}"),
+    );
+    Ok(())
 }
 
-impl Fallback {
-    fn message(self) -> Option<&'static str> {
-        match self {
-            Fallback::Disabled | Fallback::Unsupported => None,
-            Fallback::NotInstalled => Some(
-                "double_spawn::init() was not called at the start of main; \
-                 spawning directly, without protection against SIGTSTP during spawn",
-            ),
-            Fallback::Privileged => Some(
-                "this executable runs with elevated privileges and never acts as a stub; \
-                 spawning directly, without protection against SIGTSTP during spawn",
-            ),
-            Fallback::NoExecutable => Some(
-                "the current executable cannot be found (is /proc mounted?); \
-                 spawning directly, without protection against SIGTSTP during spawn",
-            ),
-        }
-    }
+/// Reports a fallback from the embedded stub to the next route.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn embedded_refused(why: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    once(
+        &WARNED,
+        &format!("the embedded stub cannot be used here ({why}); using the next route"),
+    );
+}
 
-    /// Logs the fallback: one warning per process, on the first fallback
-    /// that has something to say.
-    pub(crate) fn report(self) {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        let Some(message) = self.message() else {
-            return;
-        };
-        if WARNED.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        #[cfg(feature = "tracing")]
-        tracing::warn!(reason = ?self, "{message}");
-        #[cfg(not(feature = "tracing"))]
-        let _ = message;
+/// Writes `message` to stderr and `tracing`, unless `warned` says this kind
+/// of report was made before in this process.
+fn once(warned: &AtomicBool, message: &str) {
+    if warned.swap(true, Ordering::Relaxed) {
+        return;
     }
+    let _ = writeln!(io::stderr(), "double-spawn: warning: {message}");
+    #[cfg(feature = "tracing")]
+    tracing::warn!("{message}");
 }

@@ -9,15 +9,20 @@ use std::io;
 use std::marker::PhantomData;
 use std::process::Command;
 
-use crate::fallback::Fallback;
+use crate::config::DoubleSpawn;
+use crate::route::{DirectReason, Route};
 
 pub(crate) fn init() {}
 
-pub(crate) fn unavailable(_enabled: bool) -> Option<Fallback> {
-    Some(Fallback::Unsupported)
+pub(crate) fn route(config: &DoubleSpawn) -> Route {
+    Route::Direct(if config.is_enabled() {
+        DirectReason::Unsupported
+    } else {
+        DirectReason::Disabled
+    })
 }
 
-pub(crate) fn stub_form(program: &OsStr, _enabled: bool) -> Command {
+pub(crate) fn stub_form(program: &OsStr, _config: &DoubleSpawn) -> Command {
     Command::new(program)
 }
 
@@ -30,6 +35,7 @@ pub(crate) enum IoDefaults {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) stub: Option<Command>,
+    pub(crate) embedded: bool,
 }
 
 impl Prepared {
@@ -37,11 +43,18 @@ impl Prepared {
         false
     }
 
-    pub(crate) fn finish(self, _cmd: &mut Command) {}
+    pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
 }
 
-pub(crate) fn prepare(_cmd: &mut Command, _enabled: bool, _io: IoDefaults) -> io::Result<Prepared> {
-    Ok(Prepared { stub: None })
+pub(crate) fn prepare(
+    _cmd: &mut Command,
+    _config: &DoubleSpawn,
+    _io: IoDefaults,
+) -> io::Result<Prepared> {
+    Ok(Prepared {
+        stub: None,
+        embedded: false,
+    })
 }
 
 #[derive(Debug)]

@@ -19,9 +19,12 @@ use nix::libc;
 
 pub(crate) use guard::Guard;
 pub(crate) use rewrite::IoDefaults;
+use rewrite::{Rewritten, Uncarried};
 
-use crate::fallback::Fallback;
+use crate::config::{DoubleSpawn, Stub};
+use crate::fallback;
 use crate::protocol::{self, Flags, MARKER};
+use crate::route::{DirectReason, Route};
 
 /// Set when this process is known to be a stub host: its main executable
 /// links the crate and the process is not a stub. With glibc the ELF
@@ -121,17 +124,25 @@ fn is_privileged() -> bool {
     }
 }
 
-/// The path the stub is started from, found once.
+/// The path the current-executable stub is started from, found once.
 ///
 /// On Linux this is `/proc/self/exe`, resolved by the kernel in the child at
 /// `exec` time: it always names the very binary that is running, even when
 /// the file was replaced or deleted since (a rebuild during a long test run),
-/// so a parent and its stub can never disagree about the stub protocol.
-fn stub_executable() -> Result<&'static Path, Fallback> {
-    static EXE: OnceLock<Result<PathBuf, Fallback>> = OnceLock::new();
+/// so a parent and its stub can never disagree about the stub protocol. It is
+/// also the one name the stub obeys (see `protocol::trusted_exec_name`).
+fn current_exe_stub() -> Result<&'static Path, DirectReason> {
+    static EXE: OnceLock<Result<PathBuf, DirectReason>> = OnceLock::new();
     EXE.get_or_init(|| {
+        if !INSTALLED.load(Ordering::Acquire) {
+            return Err(if in_main_executable() {
+                DirectReason::NotInstalled
+            } else {
+                DirectReason::SharedLibrary
+            });
+        }
         if is_privileged() {
-            return Err(Fallback::Privileged);
+            return Err(DirectReason::Privileged);
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let exe = {
@@ -140,42 +151,97 @@ fn stub_executable() -> Result<&'static Path, Fallback> {
         };
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let exe = std::env::current_exe();
-        exe.map_err(|_| Fallback::NoExecutable)
+        exe.map_err(|_| DirectReason::NoExecutable)
     })
     .as_ref()
     .map(PathBuf::as_path)
     .map_err(|f| *f)
 }
 
-/// Why spawns of this process cannot go through the stub, if they cannot.
-pub(crate) fn unavailable(enabled: bool) -> Option<Fallback> {
-    availability(enabled).err()
+/// The embedded stub's path, when it is built in and this process can run
+/// it; the first call loads and probes it, and reports a refusal once.
+fn embedded_stub() -> Option<&'static Path> {
+    #[cfg(double_spawn_embedded)]
+    match loader::embedded_stub() {
+        Ok(path) => return Some(path),
+        Err(why) => crate::fallback::embedded_refused(&why.to_string()),
+    }
+    #[cfg(not(double_spawn_embedded))]
+    crate::fallback::embedded_refused("it is not built for this target");
+    None
 }
 
-fn availability(enabled: bool) -> Result<&'static Path, Fallback> {
+/// A stub that can be started, and which.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StubPath {
+    path: &'static Path,
+    embedded: bool,
+}
+
+/// Which stub spawns with `config` go through, or why they are direct.
+/// Nothing is reported here.
+fn availability(config: &DoubleSpawn) -> Result<StubPath, DirectReason> {
     keep_constructor_linked();
-    if !enabled {
-        return Err(Fallback::Disabled);
+    if !config.is_enabled() {
+        return Err(DirectReason::Disabled);
     }
-    if !INSTALLED.load(Ordering::Acquire) {
-        return Err(Fallback::NotInstalled);
+    if config.get_stub() == Stub::Embedded {
+        if let Some(path) = embedded_stub() {
+            return Ok(StubPath {
+                path,
+                embedded: true,
+            });
+        }
     }
-    stub_executable()
+    current_exe_stub().map(|path| StubPath {
+        path,
+        embedded: false,
+    })
+}
+
+pub(crate) fn route(config: &DoubleSpawn) -> Route {
+    match availability(config) {
+        Ok(StubPath {
+            path,
+            embedded: true,
+        }) => Route::Embedded { path },
+        Ok(StubPath { path, .. }) => Route::CurrentExe { path },
+        Err(reason) => Route::Direct(reason),
+    }
+}
+
+/// Whether `program` names a stub of this process: a stub-form command built
+/// for one route is spawned as it is on another.
+fn is_stub_path(program: &std::ffi::OsStr) -> bool {
+    let bytes = program.as_encoded_bytes();
+    protocol::trusted_exec_name(protocol::StubKind::CurrentExe, bytes)
+        || protocol::trusted_exec_name(protocol::StubKind::Embedded, bytes)
+        || current_exe_stub().is_ok_and(|exe| exe.as_os_str() == program)
+}
+
+/// The flags a command carries until it is spawned.
+fn build_flags(config: &DoubleSpawn) -> Flags {
+    Flags {
+        exec_failed: config.get_exec_failure_code(),
+        ..Flags::DEFAULT
+    }
 }
 
 /// A stub-form command for `program` (see `DoubleSpawn::std_command`).
-pub(crate) fn stub_form(program: &std::ffi::OsStr, enabled: bool) -> Command {
-    match availability(enabled) {
-        Ok(exe) => {
-            let mut cmd = Command::new(exe);
-            cmd.arg0(Flags::DEFAULT.to_arg0().as_str())
+pub(crate) fn stub_form(program: &std::ffi::OsStr, config: &DoubleSpawn) -> Command {
+    match availability(config) {
+        Ok(stub) => {
+            let mut cmd = Command::new(stub.path);
+            cmd.arg0(build_flags(config).to_arg0().as_str())
                 .arg(MARKER)
                 .arg(program)
                 .arg(program);
             cmd
         }
-        Err(fallback) => {
-            fallback.report();
+        Err(reason) => {
+            // Strict mode fails at spawn time, where an error can be
+            // returned; the plain command is spawned directly then.
+            let _ = fallback::direct(reason, None, false);
             Command::new(program)
         }
     }
@@ -189,17 +255,27 @@ pub(crate) struct Prepared {
     pub(crate) stub: Option<Command>,
     /// Held until `finish`, so SIGTSTP stays blocked across the spawn.
     guard: Option<Guard>,
-    /// The in-place command's `argv[0]` carries non-default flags that
-    /// `finish` must reset.
-    reset_arg0: bool,
+    /// The in-place command's `argv[0]` to put back after the spawn.
+    reset_arg0: Option<Flags>,
+    /// Which stub, for the `tracing` event.
+    pub(crate) embedded: bool,
+    /// A direct spawn to report only if it succeeds (see `Uncarried`).
+    report_if_spawned: bool,
 }
+
+/// What is reported when a command holding std's NUL placeholder text
+/// spawns directly and succeeds.
+const NUL_DETAIL: &str =
+    "an argument, the program or the directory is the text std shows for a NUL byte";
 
 impl Prepared {
     fn direct() -> Prepared {
         Prepared {
             stub: None,
             guard: None,
-            reset_arg0: false,
+            reset_arg0: None,
+            embedded: false,
+            report_if_spawned: false,
         }
     }
 
@@ -209,26 +285,39 @@ impl Prepared {
         self.stub.is_none() && self.guard.is_some()
     }
 
-    /// Ends the spawn: resets a stub-form command's flags, releases the guard.
-    pub(crate) fn finish(self, cmd: &mut Command) {
-        if self.reset_arg0 {
-            cmd.arg0(Flags::DEFAULT.to_arg0().as_str());
+    /// Ends the spawn: resets a stub-form command's flags, releases the
+    /// guard, and reports a direct spawn that had to wait for its outcome.
+    pub(crate) fn finish(self, cmd: &mut Command, spawned: bool) {
+        if let Some(flags) = self.reset_arg0 {
+            cmd.arg0(flags.to_arg0().as_str());
         }
         drop(self.guard);
+        if self.report_if_spawned && spawned {
+            let _ = fallback::direct(DirectReason::UncarriedSetting, Some(NUL_DETAIL), false);
+        }
     }
 }
 
 /// Decides how to spawn `cmd` and blocks SIGTSTP for the spawn.
-pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::Result<Prepared> {
-    let exe = match availability(enabled) {
-        Ok(exe) => exe,
-        Err(fallback) => {
-            fallback.report();
+///
+/// Falls back to a direct spawn, reported (or an error in strict mode),
+/// where no stub is available or the command cannot be carried to one.
+pub(crate) fn prepare(
+    cmd: &mut Command,
+    config: &DoubleSpawn,
+    io: IoDefaults,
+) -> io::Result<Prepared> {
+    let stub = match availability(config) {
+        Ok(stub) => stub,
+        Err(reason) => {
+            fallback::direct(reason, None, config.is_strict())?;
             return Ok(Prepared::direct());
         }
     };
     let guard = Guard::block_sigtstp()?;
-    let in_place = rewrite::is_stub_form(cmd, exe);
+    let in_place = rewrite::is_stub_form(cmd, |program| {
+        program == stub.path.as_os_str() || is_stub_path(program)
+    });
     if guard.was_blocked() && !in_place {
         // The caller blocks SIGTSTP itself, the child inherits that, and no
         // stop can reach it before exec: a direct spawn is safe and exact.
@@ -238,28 +327,52 @@ pub(crate) fn prepare(cmd: &mut Command, enabled: bool, io: IoDefaults) -> io::R
         unblock_tstp: !guard.was_blocked(),
         close_std: closed_std_fds(),
         ignored_internal: signals::ignored_internal(),
-        exec_failed: protocol::EXEC_FAILED_DEFAULT,
+        exec_failed: config.get_exec_failure_code(),
     };
     if in_place {
         if io == IoDefaults::Output {
             rewrite::fill_unset_stdio(cmd, io)?;
         }
-        let reset_arg0 = flags != Flags::DEFAULT;
-        if reset_arg0 {
-            cmd.arg0(flags.to_arg0().as_str());
-        }
+        let after = build_flags(config);
+        cmd.arg0(flags.to_arg0().as_str());
         return Ok(Prepared {
             stub: None,
             guard: Some(guard),
-            reset_arg0,
+            reset_arg0: Some(after),
+            embedded: stub.embedded,
+            report_if_spawned: false,
         });
     }
-    let stub = rewrite::stub_command(exe, cmd, io, flags)?;
-    Ok(Prepared {
-        stub: Some(stub),
-        guard: Some(guard),
-        reset_arg0: false,
-    })
+    match rewrite::stub_command(stub.path, cmd, io, flags)? {
+        Rewritten::Stub(stub_cmd) => Ok(Prepared {
+            stub: Some(stub_cmd),
+            guard: Some(guard),
+            reset_arg0: None,
+            embedded: stub.embedded,
+            report_if_spawned: false,
+        }),
+        Rewritten::Direct(Uncarried::Setting(setting)) => {
+            drop(guard);
+            fallback::direct(
+                DirectReason::UncarriedSetting,
+                Some(&setting),
+                config.is_strict(),
+            )?;
+            Ok(Prepared::direct())
+        }
+        Rewritten::Direct(Uncarried::NulPlaceholder) => {
+            drop(guard);
+            if config.is_strict() {
+                fallback::direct(DirectReason::UncarriedSetting, Some(NUL_DETAIL), true)?;
+            }
+            // A NUL byte makes the direct spawn fail exactly as it should;
+            // only if it succeeds was the text literal and worth reporting.
+            Ok(Prepared {
+                report_if_spawned: true,
+                ..Prepared::direct()
+            })
+        }
+    }
 }
 
 /// Which of descriptors 0, 1, 2 a child that inherits them would find

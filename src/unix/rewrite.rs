@@ -42,38 +42,66 @@ impl IoDefaults {
 }
 
 /// What std puts in place of a string that contained a NUL byte; `spawn()`
-/// then fails with `InvalidInput`. The getters return the placeholder, so
-/// the rewrite has to recognise it to fail the same way.
+/// then fails with `InvalidInput`. The getters return the placeholder, so an
+/// argument that really is this text cannot be told from one with a NUL.
 const NUL_PLACEHOLDER: &str = "<string-with-nul>";
 
-/// True when `cmd` is already in stub form (built by `DoubleSpawn::std_command`).
-pub(crate) fn is_stub_form(cmd: &Command, exe: &Path) -> bool {
-    cmd.get_program() == exe.as_os_str() && cmd.get_args().next() == Some(OsStr::new(MARKER))
+/// True when `cmd` is already in stub form (built by
+/// `DoubleSpawn::std_command`): its first argument is the marker and its
+/// program one of the stubs, `is_stub` says which paths are.
+pub(crate) fn is_stub_form(cmd: &Command, is_stub: impl Fn(&OsStr) -> bool) -> bool {
+    cmd.get_args().next() == Some(OsStr::new(MARKER)) && is_stub(cmd.get_program())
+}
+
+/// The outcome of the rewrite.
+#[derive(Debug)]
+pub(crate) enum Rewritten {
+    /// The stub's command, carrying every setting.
+    Stub(Command),
+    /// The command cannot be carried exactly: spawn it directly (exactly as
+    /// `cmd.spawn()` would, so the result is never worse), for this reason.
+    Direct(Uncarried),
+}
+
+/// Why a command cannot be carried to the stub.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Uncarried {
+    /// A setting the `Debug` text shows that the stub's command cannot be
+    /// given (unstable std settings, or one a newer std added); it is named.
+    Setting(String),
+    /// A NUL byte, or the literal text std puts in its place: a direct spawn
+    /// fails with `InvalidInput` for the first and runs the second.
+    NulPlaceholder,
 }
 
 /// Builds the stub's command for `cmd`.
 ///
-/// Fails as a direct spawn of `cmd` would for a NUL byte (`InvalidInput`) and
-/// for a program that cannot be found or executed (`NotFound`,
-/// `PermissionDenied`), and with `InvalidInput` naming the setting for
-/// anything that cannot be carried.
+/// Fails as a direct spawn of `cmd` would for a program that cannot be found
+/// or executed (`NotFound`, `PermissionDenied`, same raw OS error). What it
+/// cannot carry exactly it leaves to a direct spawn (`Rewritten::Direct`).
 pub(crate) fn stub_command(
     exe: &Path,
     cmd: &Command,
     io: IoDefaults,
     mut flags: Flags,
-) -> io::Result<Command> {
+) -> io::Result<Rewritten> {
     let has_nul = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .chain(cmd.get_current_dir().map(Path::as_os_str))
         .any(|s| s == NUL_PLACEHOLDER);
     if has_nul {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "nul byte found in provided data",
-        ));
+        return Ok(Rewritten::Direct(Uncarried::NulPlaceholder));
     }
-    let hidden = hidden_settings(cmd)?;
+    let hidden = match inspect::hidden_settings(cmd) {
+        Ok(hidden) => hidden,
+        Err(unsupported) => {
+            return Ok(Rewritten::Direct(Uncarried::Setting(format!(
+                "{} (of the command for {:?})",
+                unsupported.0,
+                cmd.get_program()
+            ))))
+        }
+    };
     let program = cmd.get_program();
     let access = if hidden.uid.is_some() || hidden.gid.is_some() {
         Access::ExistenceOnly
@@ -124,7 +152,7 @@ pub(crate) fn stub_command(
         set_stdio(&mut stub, slot, spec)?;
     }
     stub.arg0(flags.to_arg0().as_str());
-    Ok(stub)
+    Ok(Rewritten::Stub(stub))
 }
 
 /// Gives the stdio a stub-form command leaves unset the defaults of `io`,
@@ -203,11 +231,18 @@ mod tests {
         cmd.get_args().collect()
     }
 
+    fn rewrite(cmd: &Command, io: IoDefaults, flags: Flags) -> Command {
+        match stub_command(Path::new(EXE), cmd, io, flags).unwrap() {
+            Rewritten::Stub(stub) => stub,
+            Rewritten::Direct(why) => panic!("not carried: {why:?}"),
+        }
+    }
+
     #[test]
     fn a_plain_command_becomes_marker_path_argv0_args() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "", "--", "-h"]);
-        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Spawn, Flags::DEFAULT).unwrap();
+        let stub = rewrite(&cmd, IoDefaults::Spawn, Flags::DEFAULT);
         assert_eq!(stub.get_program(), EXE);
         let a = args(&stub);
         assert_eq!(a[0], MARKER);
@@ -237,7 +272,7 @@ mod tests {
             .current_dir("/")
             .process_group(0)
             .stdin(Stdio::null());
-        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Output, Flags::DEFAULT).unwrap();
+        let stub = rewrite(&cmd, IoDefaults::Output, Flags::DEFAULT);
         assert_eq!(&args(&stub)[1..3], ["/bin/sh", "zero"]);
         let h = inspect::hidden_settings(&stub).unwrap();
         assert!(h.env_clear);
@@ -261,7 +296,7 @@ mod tests {
             close_std: [true; 3],
             ..Flags::DEFAULT
         };
-        let stub = stub_command(Path::new(EXE), &cmd, IoDefaults::Spawn, flags).unwrap();
+        let stub = rewrite(&cmd, IoDefaults::Spawn, flags);
         assert!(format!("{stub:#?}").contains("\"double-spawn:t02\""));
     }
 
@@ -278,25 +313,43 @@ mod tests {
             io::ErrorKind::NotFound
         );
         assert_eq!(kind(&Command::new("/")), io::ErrorKind::PermissionDenied);
-        assert_eq!(
-            kind(Command::new("sh").arg("a\0b")),
-            io::ErrorKind::InvalidInput
-        );
-        assert_eq!(kind(&Command::new("s\0h")), io::ErrorKind::InvalidInput);
-        assert_eq!(
-            kind(Command::new("sh").current_dir("a\0")),
-            io::ErrorKind::InvalidInput
-        );
         // The child's PATH decides, not the parent's.
         assert_eq!(
             kind(Command::new("sh").env("PATH", "/nonexistent-ds")),
             io::ErrorKind::NotFound
         );
-        let ok = |cmd: &Command| stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT).is_ok();
+        let ok = |cmd: &Command| {
+            matches!(
+                stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
+                Ok(Rewritten::Stub(_))
+            )
+        };
         assert!(
             ok(Command::new("sh").env_clear()),
             "no PATH: the libc default finds sh"
         );
         assert!(ok(Command::new("sh").env_remove("PATH")));
+    }
+
+    #[test]
+    fn nul_bytes_are_left_to_a_direct_spawn() {
+        let exe = Path::new(EXE);
+        let mut arg = Command::new("sh");
+        arg.arg("a\0b");
+        let mut program = Command::new("s\0h");
+        program.arg("x");
+        let mut dir = Command::new("sh");
+        dir.current_dir("a\0");
+        let mut literal = Command::new("echo");
+        literal.arg(NUL_PLACEHOLDER);
+        for cmd in [&arg, &program, &dir, &literal] {
+            assert!(
+                matches!(
+                    stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
+                    Ok(Rewritten::Direct(Uncarried::NulPlaceholder))
+                ),
+                "{cmd:?}"
+            );
+        }
     }
 }

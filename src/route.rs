@@ -1,0 +1,113 @@
+//! The route a spawn takes, and why a spawn is direct.
+
+use std::fmt;
+use std::path::Path;
+
+/// The route spawns take in this process, from
+/// [`DoubleSpawn::route`](crate::DoubleSpawn::route).
+///
+/// `Display` gives one line for debug output and bug reports.
+///
+/// ```
+/// use double_spawn::{DirectReason, DoubleSpawn, Route};
+///
+/// match DoubleSpawn::new().route() {
+///     Route::CurrentExe { path } => println!("stub: current executable via {}", path.display()),
+///     Route::Embedded { path } => println!("stub: embedded, {}", path.display()),
+///     Route::Direct(reason) => println!("unprotected: {reason}"),
+///     _ => {}
+/// }
+/// assert_eq!(
+///     DoubleSpawn::disabled().route(),
+///     Route::Direct(DirectReason::Disabled)
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// Through the current executable, started by `path` (on Linux
+    /// `/proc/self/exe`).
+    CurrentExe {
+        /// What the stub is started by.
+        path: &'static Path,
+    },
+    /// Through the embedded stub, started by `path` (`/proc/self/fd/N`).
+    Embedded {
+        /// What the stub is started by.
+        path: &'static Path,
+    },
+    /// Directly, as `cmd.spawn()` would, for this reason.
+    Direct(DirectReason),
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::CurrentExe { path } => {
+                write!(f, "stub: the current executable ({})", path.display())
+            }
+            Route::Embedded { path } => write!(f, "stub: embedded ({})", path.display()),
+            Route::Direct(reason) => write!(f, "direct: {reason}"),
+        }
+    }
+}
+
+/// Why a spawn is made directly, without a stub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DirectReason {
+    /// [`DoubleSpawn::disabled`](crate::DoubleSpawn::disabled), or the
+    /// environment variable said `0`/`off`. Never reported.
+    Disabled,
+    /// No stub host: the crate runs in a main executable without an ELF
+    /// constructor stub (not glibc) and `init()` was not called.
+    NotInstalled,
+    /// The crate runs inside a shared library loaded by another program, so
+    /// that program's executable cannot serve as the stub (the embedded stub
+    /// can).
+    SharedLibrary,
+    /// The executable runs with elevated privileges (setuid, setgid, file
+    /// capabilities) and never acts as a stub (the embedded stub can).
+    Privileged,
+    /// The current executable cannot be found (`/proc` is not mounted).
+    NoExecutable,
+    /// The command has a setting the stub's command cannot be given (an
+    /// unstable std setting, or one a newer std added).
+    UncarriedSetting,
+    /// Not a Unix target: there is no SIGTSTP race to avoid. Never
+    /// reported.
+    Unsupported,
+}
+
+impl DirectReason {
+    /// Whether a user should hear about it: everything but an explicit
+    /// opt-out and a platform with nothing to protect.
+    pub(crate) fn is_reported(self) -> bool {
+        !matches!(self, DirectReason::Disabled | DirectReason::Unsupported)
+    }
+}
+
+impl fmt::Display for DirectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DirectReason::Disabled => "double spawning is disabled",
+            DirectReason::NotInstalled => {
+                "double_spawn::init() was not called at the start of main \
+                 (needed where the C library is not glibc)"
+            }
+            DirectReason::SharedLibrary => {
+                "the crate is in a shared library, whose host program cannot be the stub \
+                 (the embedded stub can: DoubleSpawn::stub(Stub::Embedded))"
+            }
+            DirectReason::Privileged => {
+                "this executable runs with elevated privileges and never acts as a stub \
+                 (the embedded stub can: DoubleSpawn::stub(Stub::Embedded))"
+            }
+            DirectReason::NoExecutable => {
+                "the current executable cannot be found (is /proc mounted?)"
+            }
+            DirectReason::UncarriedSetting => "the command has a setting the stub cannot be given",
+            DirectReason::Unsupported => "not a Unix target",
+        })
+    }
+}
