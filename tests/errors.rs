@@ -182,17 +182,7 @@ struct Case {
     setup: fn(&Path),
     /// The command, given the case directory.
     build: fn(&Path) -> Command,
-    /// The command switches uid and the parent can only match the direct
-    /// spawn by checking as that uid, which needs the ids passed to the
-    /// resolver (see `IDS_REACH_RESOLVER`).
-    needs_ids: bool,
 }
-
-/// Whether `src/unix/rewrite.rs` passes a command's uid/gid to the resolver
-/// (`Access::As`). Until it does, the `needs_ids` cases must differ (a
-/// failure to check as the child's uid shows as exit 127 or ENOENT); once it
-/// does, they must match like every other case. Flip this with that change.
-const IDS_REACH_RESOLVER: bool = false;
 
 /// What the spawns of one case gave: std spawn, tokio spawn, std output.
 struct Row {
@@ -354,7 +344,6 @@ fn cases() -> Vec<Case> {
         spawner: Here,
         setup: nothing,
         build,
-        needs_ids: false,
     };
     let parent_path =
         |name: &'static str, path: Option<&'static str>, build: fn(&Path) -> Command| Case {
@@ -362,7 +351,6 @@ fn cases() -> Vec<Case> {
             spawner: ParentPath(path),
             setup: nothing,
             build,
-            needs_ids: false,
         };
     let mut cases = vec![
         // The program name itself.
@@ -503,7 +491,6 @@ fn cases() -> Vec<Case> {
                 c.current_dir(deep_dir(d));
                 c
             },
-            needs_ids: false,
         },
         // Directories, non-executables, special files.
         case("a directory", |_| Command::new("/tmp")),
@@ -668,7 +655,6 @@ fn cases() -> Vec<Case> {
         spawner: Unprivileged(path),
         setup: nothing,
         build,
-        needs_ids: false,
     };
     cases.extend([
         unprivileged(
@@ -724,11 +710,6 @@ fn cases() -> Vec<Case> {
             spawner: Here,
             setup: nothing,
             build,
-            needs_ids: false,
-        };
-        let switch_needs_ids = |name, build| Case {
-            needs_ids: true,
-            ..switch(name, build)
         };
         cases.extend([
             switch("uid switch: PATH no-search dir, then found", |d| {
@@ -736,17 +717,17 @@ fn cases() -> Vec<Case> {
                 c.uid(NOBODY).gid(NOBODY);
                 c
             }),
-            switch_needs_ids("uid switch: PATH no-search dir only", |d| {
+            switch("uid switch: PATH no-search dir only", |d| {
                 let mut c = with_path("tool", "{d}/nosearch", d);
                 c.uid(NOBODY).gid(NOBODY);
                 c
             }),
-            switch_needs_ids("uid switch: missing, PATH has a no-search dir", |d| {
+            switch("uid switch: missing, PATH has a no-search dir", |d| {
                 let mut c = with_path("gone", "{d}/nosearch:{d}/bin", d);
                 c.uid(NOBODY).gid(NOBODY);
                 c
             }),
-            switch_needs_ids("uid switch: path through a no-search dir", |d| {
+            switch("uid switch: path through a no-search dir", |d| {
                 let mut c = Command::new(d.join("nosearch/tool"));
                 c.uid(NOBODY).gid(NOBODY);
                 c
@@ -756,7 +737,7 @@ fn cases() -> Vec<Case> {
                 c.current_dir(d.join("nosearch")).uid(NOBODY).gid(NOBODY);
                 c
             }),
-            switch_needs_ids("uid switch: owner-only file, by path", |d| {
+            switch("uid switch: owner-only file, by path", |d| {
                 let mut c = Command::new(d.join("rootonly/tool"));
                 c.uid(NOBODY).gid(NOBODY);
                 c
@@ -912,13 +893,7 @@ fn edge_table() {
         standard_fixture(&dir);
         (case.setup)(&dir);
         let row = run_case_anywhere(i, case, &dir);
-        let pending = case.needs_ids && !IDS_REACH_RESOLVER;
-        let mark = match (row.matches(), pending) {
-            (true, false) => "",
-            (false, false) => "   <-- differs",
-            (false, true) => "   (differs until the resolver gets the uid)",
-            (true, true) => "   <-- matches: set IDS_REACH_RESOLVER",
-        };
+        let mark = if row.matches() { "" } else { "   <-- differs" };
         writeln!(
             table,
             "{:width$} | {} | {}{mark}",
@@ -927,7 +902,7 @@ fn edge_table() {
             cell(&row.double)
         )
         .unwrap();
-        if row.matches() == pending {
+        if !row.matches() {
             wrong.push(row.name.clone());
         }
         set_mode(&dir.join("nosearch"), 0o755);
@@ -941,7 +916,7 @@ fn edge_table() {
     );
     assert!(
         wrong.is_empty(),
-        "double spawn differs from direct (or a pending case now matches): {wrong:?}"
+        "double spawn differs from direct: {wrong:?}"
     );
 }
 

@@ -86,8 +86,6 @@ pub(crate) enum Access {
     /// file-system ids, so that they see what the child will see; where the
     /// ids cannot be taken the child's own switch fails too, and the
     /// program is left for the stub's spawn to fail on in the same way.
-    // Constructed by `rewrite.rs` once it passes the command's ids.
-    #[cfg_attr(not(test), allow(dead_code))]
     As { uid: Option<u32>, gid: Option<u32> },
 }
 
