@@ -1,10 +1,9 @@
 //! Shared pieces of the integration tests.
 //!
-//! Every test binary here is a `harness = false` target: the stub is the
-//! current executable, and its `main` must call `double_spawn::init()` before
-//! anything else, which libtest's generated `main` cannot do. Each binary is
-//! therefore also the probe (`argv[1] == "probe"`) and runs its tests with the
-//! small runner below, which prints libtest's summary line.
+//! On glibc every binary that links the crate is a stub host (the crate's
+//! ELF constructor), so most test files use the standard harness. The few
+//! with a `main` of their own (see Cargo.toml for why each) run their tests
+//! with [`run_tests`], on libtest-mimic.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -18,52 +17,38 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-/// A named test.
+/// A named test of a binary with its own `main` (`harness = false`).
 pub struct Test {
     pub name: &'static str,
     pub run: fn(),
 }
 
-/// Runs the tests whose names contain any non-flag argument (all when none
-/// is given), prints libtest-style lines, and exits 101 on any failure.
-pub fn run_tests(binary: &str, tests: &[Test]) -> ! {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = tests
+/// Runs `tests` with libtest-mimic, which reads the command line as libtest
+/// does (name filters, `--exact`, `--list`, `--ignored`, `--nocapture`,
+/// `--format`), prints libtest's lines and summary, and exits 101 on any
+/// failure (a panicking test fails). `_binary`, the binary's name, is
+/// libtest's business now (kept so that callers need not change).
+///
+/// One at a time unless `--test-threads` says otherwise, on the main thread:
+/// these binaries keep their own `main` because their tests change or
+/// depend on process-wide state (signal dispositions, descriptors without
+/// close-on-exec, sessions), which concurrent tests would disturb.
+pub fn run_tests(_binary: &str, tests: &[Test]) -> ! {
+    let mut args = libtest_mimic::Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
+    let trials = tests
         .iter()
-        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .map(|t| {
+            let run = t.run;
+            libtest_mimic::Trial::test(t.name, move || {
+                run();
+                Ok(())
+            })
+        })
         .collect();
-    println!("\nrunning {} tests ({binary})", selected.len());
-    let start = Instant::now();
-    let mut failed = Vec::new();
-    for test in &selected {
-        let result = std::panic::catch_unwind(test.run);
-        println!(
-            "test {} ... {}",
-            test.name,
-            if result.is_ok() { "ok" } else { "FAILED" }
-        );
-        if result.is_err() {
-            failed.push(test.name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("\nfailures:");
-        for name in &failed {
-            println!("    {name}");
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
-        failed.len(),
-        tests.len() - selected.len(),
-        start.elapsed().as_secs_f64()
-    );
-    std::process::exit(if failed.is_empty() { 0 } else { 101 })
+    libtest_mimic::run(&args, trials).exit()
 }
 
 // ---------------------------------------------------------------------------
@@ -350,4 +335,18 @@ pub fn probe_command() -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.arg("probe");
     cmd
+}
+
+/// The arguments that make a standard-harness test binary run nothing but
+/// its ignored entry point `name` (a function marked `#[ignore]`, started
+/// only this way), with its output uncaptured: how a test of such a binary
+/// runs the binary again in a role.
+pub fn entry_args(name: &str) -> Vec<&str> {
+    vec![
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]
 }
