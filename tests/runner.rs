@@ -60,7 +60,8 @@ mod unix {
     fn live_members(sid: i32) -> Vec<i32> {
         session_members(sid)
             .into_iter()
-            .filter(|&pid| proc_stat(pid).is_some_and(|s| s.state != 'Z'))
+            .filter(|p| !p.is_zombie())
+            .map(|p| p.pid)
             .collect()
     }
 
@@ -218,9 +219,9 @@ mod unix {
         killpg(Pid::from_raw(runner), Signal::SIGTSTP).expect("SIGTSTP the runner's group");
         let stopped = || {
             let runner_stopped = proc_stat(runner).is_some_and(|s| s.state == 'T');
-            let jobs_stopped = session_members(sid).into_iter().all(|pid| {
-                !proc_stat(pid).is_some_and(|s| jobs.contains(&s.pgrp) && s.state != 'T')
-            });
+            let jobs_stopped = session_members(sid)
+                .into_iter()
+                .all(|p| !(jobs.contains(&p.pgrp) && p.state != 'T'));
             runner_stopped && jobs_stopped
         };
         wait_for("the runner and its jobs to stop", || {
@@ -256,8 +257,7 @@ mod unix {
     fn job_groups(sid: i32, runner: i32, conductor: i32) -> Vec<i32> {
         let mut groups: Vec<i32> = session_members(sid)
             .into_iter()
-            .filter_map(proc_stat)
-            .map(|s| s.pgrp)
+            .map(|p| p.pgrp)
             .filter(|&g| g != runner && g != conductor)
             .collect();
         groups.sort_unstable();
@@ -266,11 +266,9 @@ mod unix {
     }
 
     fn has_comm(sid: i32, pgrp: i32, comm: &str) -> bool {
-        session_members(sid).into_iter().any(|pid| {
-            proc_stat(pid).is_some_and(|s| s.pgrp == pgrp)
-                && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.trim_end() == comm)
-        })
+        session_members(sid)
+            .into_iter()
+            .any(|p| p.pgrp == pgrp && p.comm == comm)
     }
 
     fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {

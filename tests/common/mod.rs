@@ -7,6 +7,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+/// The supervisor tests' pieces: roles in sessions of their own, a
+/// pseudo-terminal, a toy job-control shell's waits.
+pub mod supervisor;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io;
@@ -224,69 +228,116 @@ fn drain<R: io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHand
     })
 }
 
-/// Every process in `/proc` with its stat fields.
-pub fn processes() -> Vec<(i32, ProcStat)> {
+// ---------------------------------------------------------------------------
+// /proc: processes, sessions, and killing what a test started.
+// ---------------------------------------------------------------------------
+
+/// One process as `/proc` shows it.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: i32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    /// `argv[0]`, to recognise a double-spawn stub that has not executed
+    /// its target yet (`double-spawn:...`).
+    pub argv0: String,
+    /// Where the kernel has it waiting, for the diagnostics.
+    pub wchan: String,
+}
+
+impl Proc {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.state == 'T'
+    }
+
+    pub fn is_stub(&self) -> bool {
+        self.argv0.starts_with("double-spawn:")
+    }
+}
+
+/// Process `pid`, if it exists.
+pub fn proc_stat(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let mut fields = stat[close + 1..].split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    Some(Proc {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgrp,
+        session,
+        argv0: String::from_utf8_lossy(argv0).into_owned(),
+        wchan,
+    })
+}
+
+/// Every process in `/proc`, zombies included: the one scan the helpers
+/// below filter.
+pub fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .filter_map(proc_stat)
         .collect()
 }
 
-/// Every process whose session id is `sid`.
-pub fn session_members(sid: i32) -> Vec<i32> {
+/// Every process of session `sid`, zombies included.
+pub fn session_members(sid: i32) -> Vec<Proc> {
     processes()
         .into_iter()
-        .filter(|(_, stat)| stat.session == sid)
-        .map(|(pid, _)| pid)
+        .filter(|p| p.session == sid)
         .collect()
 }
 
-/// SIGKILLs every process of session `sid` until none is left (at most 5 s).
-/// Returns how many were found alive at the first look.
-pub fn kill_session(sid: i32) -> usize {
-    let first = session_members(sid).len();
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// The living processes of session `sid` other than `except`. Zombies are
+/// dead: a job's grandchild that lost its parent is reparented to PID 1,
+/// which in a container may never reap it.
+pub fn alive_in_session(sid: i32, except: &[i32]) -> Vec<Proc> {
+    session_members(sid)
+        .into_iter()
+        .filter(|p| !p.is_zombie() && !except.contains(&p.pid))
+        .collect()
+}
+
+/// SIGKILLs every living process of session `sid` until none is left (at
+/// most 10 s); returns those it found alive the first time. Only for
+/// sessions the test created.
+pub fn kill_session(sid: i32) -> Vec<Proc> {
+    let first = alive_in_session(sid, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let members = session_members(sid);
-        if members.is_empty() || Instant::now() > deadline {
-            return first;
+        let alive = alive_in_session(sid, &[]);
+        if alive.is_empty() || Instant::now() >= deadline {
+            break;
         }
-        for pid in members {
-            // SAFETY: kill only sends a signal; these pids belong to a session
+        for p in &alive {
+            // SAFETY: kill only sends a signal, to a process of a session
             // this test created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(p.pid, libc::SIGKILL) };
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// The fields of `/proc/PID/stat` the tests use.
-#[derive(Debug, Clone)]
-pub struct ProcStat {
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub session: i32,
-}
-
-pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces.
-    let rest = &text[text.rfind(')')? + 2..];
-    let mut f = rest.split(' ');
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    let pgrp = f.next()?.parse().ok()?;
-    let session = f.next()?.parse().ok()?;
-    Some(ProcStat {
-        state,
-        ppid,
-        pgrp,
-        session,
-    })
+    first
 }
 
 /// Children of this process that are still around (zombies excluded).
@@ -294,9 +345,36 @@ pub fn live_children() -> Vec<i32> {
     let me = std::process::id() as i32;
     processes()
         .into_iter()
-        .filter(|(_, stat)| stat.ppid == me && stat.state != 'Z')
-        .map(|(pid, _)| pid)
+        .filter(|p| p.ppid == me && !p.is_zombie())
+        .map(|p| p.pid)
         .collect()
+}
+
+/// One line a process, for assertion messages.
+pub fn describe(procs: &[Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| {
+            format!(
+                "  pid {} ppid {} pgrp {} {} {:?} ({}) wchan {}\n",
+                p.pid, p.ppid, p.pgrp, p.state, p.comm, p.argv0, p.wchan
+            )
+        })
+        .collect()
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// A scratch directory removed on drop.
