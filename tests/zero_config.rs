@@ -183,8 +183,9 @@ fn exec_chain_under_strace() {
         .lines()
         .filter(|l| l.contains("execve(") && l.ends_with("= 0"))
         .filter_map(|l| {
+            // strace pads the pid column: split at the first blank run.
             let (pid, rest) = l.split_once(' ')?;
-            Some((pid, rest.strip_prefix("execve(")?))
+            Some((pid, rest.trim_start().strip_prefix("execve(")?))
         })
         .collect();
     let stub = execs
