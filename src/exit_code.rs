@@ -13,22 +13,29 @@
 //! commands, whose program the stub looks up itself.
 //!
 //! The values follow the shell's conventions so that tools which already
-//! read 126/127 as "could not run the program" keep doing so:
+//! read 126/127 as "could not run the program" keep doing so. A runner that
+//! must tell "the stub could not execute the program" from "the program
+//! exited with 127" chooses its own code for the first with
+//! [`DoubleSpawn::exec_failure_code`](crate::DoubleSpawn::exec_failure_code);
+//! the code travels to the stub in its command line.
 //!
 //! ```
 //! assert_eq!(double_spawn::exit_code::EXEC_FAILED, 127);
 //! ```
 
 /// `exec` of the target failed inside the stub; stderr names the program,
-/// the working directory and the OS error.
+/// the working directory and the OS error. The default of
+/// [`DoubleSpawn::exec_failure_code`](crate::DoubleSpawn::exec_failure_code).
 pub const EXEC_FAILED: i32 = 127;
 
-/// The stub refused to run because the current executable runs with
-/// elevated privileges (setuid, setgid or file capabilities; `AT_SECURE`).
-/// The parent side of such a binary never starts a stub; this code is seen
-/// only when someone starts the binary with the stub's arguments by hand.
+/// The stub refused to act: it was not started by a double spawn of this
+/// very executable (someone replayed its arguments: a shell, `sudo`, a
+/// wrapper), or the executable runs with elevated privileges (setuid, setgid
+/// or file capabilities; `AT_SECURE`). The target is never executed. See the
+/// crate docs, "Security".
 pub const REFUSED_PRIVILEGED: i32 = 126;
 
-/// The stub's private command line was malformed (the binary was started
-/// with the stub's subcommand by hand, with too few arguments).
+/// The stub's private command line was malformed (too few arguments, or no
+/// program). Only a process of the same executable can get this far (see
+/// [`REFUSED_PRIVILEGED`]).
 pub const USAGE: i32 = 125;

@@ -12,72 +12,167 @@
 //!
 //! `double-spawn` closes the window. Around the spawn it blocks SIGTSTP on the
 //! spawning thread only; the child inherits the blocked signal, so nothing
-//! can stop it before `exec`. The child it starts is not the program but the
-//! current executable acting as a tiny stub; the stub restores the signal
-//! mask and `exec`s the real program in place. A SIGTSTP that arrived in
-//! between now stops a process that has already been `exec`ed: `spawn()` has
-//! returned, the caller knows the pid, and a `SIGCONT` resumes it.
+//! can stop it before `exec`. The child it starts is not the program but a
+//! *stub*: by default the current executable started again with private
+//! arguments. The stub restores the signal mask and `exec`s the real program
+//! in place. A SIGTSTP that arrived in between now stops a process that has
+//! already been `exec`ed: `spawn()` has returned, the caller knows the pid,
+//! and a `SIGCONT` resumes it.
 //!
 //! ```no_run
 //! use double_spawn::DoubleSpawnExt;
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> std::io::Result<()> {
-//!     // First thing in main: if this process was started as a stub, this
-//!     // call becomes the target program and never returns.
-//!     double_spawn::init();
-//!
 //!     let mut cmd = tokio::process::Command::new("echo");
-//!     cmd.arg("hello").process_group(0);
+//!     cmd.arg("hello");
+//!     // was: cmd.spawn()
 //!     let status = cmd.double_spawn().spawn()?.wait().await?;
 //!     assert!(status.success());
 //!     Ok(())
 //! }
 //! ```
 //!
-//! (With `#[tokio::main]` the runtime is built before `init()` runs. With
-//! glibc the stub never gets that far; elsewhere it works but costs every
-//! stub a runtime start, so a plain `fn main` that calls `init()` and then
-//! builds the runtime keeps the stub lean.)
+//! That is all on glibc (most Linux distributions): no other change, in a
+//! binary, a library or a `#[test]`. Where the C library is not glibc (musl,
+//! other Unix), also call [`init()`] first in `main`; it is harmless on
+//! glibc, so portable binaries call it anyway. A double spawn that cannot be
+//! protected is made as a plain `spawn()` and says so once on stderr (see
+//! [Fallbacks](#fallbacks-and-strict-mode)).
+//!
+//! **`pre_exec` closures are not carried.** std hides them from everything
+//! but its own `spawn()`, so `double_spawn()` cannot see them on a plain
+//! command, and they would not run. Build such commands in *stub form* with
+//! [`DoubleSpawn::std_command`], where they run in the stub's process and
+//! their effects survive its `exec`.
 //!
 //! # How it works
 //!
-//! - A process started with the crate's private subcommand in `argv[1]` is a
-//!   stub: it resets SIGPIPE to the default (as a direct spawn does),
-//!   unblocks SIGTSTP if the guard blocked it, and `execv`s the target with
-//!   the tail of its own `argv`, allocating nothing. With glibc this happens
-//!   in an ELF constructor, before std's runtime and before `main`; with
-//!   other C libraries [`init()`] does it, and also undoes std's start-up
-//!   (which ignores SIGPIPE and fills closed standard descriptors with
-//!   `/dev/null`). In any other process `init()` records that the hook is
-//!   installed and returns.
-//! - [`DoubleSpawnExt::double_spawn`] reads the command back (getters, and
-//!   std's `{:#?}` text for the settings that have no getter), resolves the
-//!   program exactly as a direct spawn would (so a missing program is a
-//!   `NotFound` from `spawn()`), builds a command for `/proc/self/exe` that
-//!   carries every setting, and spawns it while holding a [`SigtstpGuard`].
-//!   The target's arguments travel as separate `argv` entries, never quoted.
-//! - [`DoubleSpawn::std_command`] builds a command in stub form from the start,
-//!   for runners that configure commands in one place and spawn them in
-//!   another; `double_spawn()` spawns such a command as it is.
+//! - **The stub.** A process of this executable whose `argv[1]` is the
+//!   crate's private subcommand sets SIGPIPE and signals 32-34 as a direct
+//!   child would have them, unblocks SIGTSTP if the guard blocked it, and
+//!   `execve`s the target with the tail of its own `argv`, allocating
+//!   nothing. With glibc this happens in an ELF constructor, before std's
+//!   runtime and before any `main`; with other C libraries [`init()`] does
+//!   it, and also undoes std's start-up (which ignores SIGPIPE and fills
+//!   closed standard descriptors with `/dev/null`). The same constructor
+//!   marks every other process of the binary as a *stub host*, which is why
+//!   glibc binaries need no `init()`. In a shared library loaded by another
+//!   program (a Python extension, a plugin) neither happens: that program is
+//!   not ours to run as a stub.
+//! - **The rewrite.** [`DoubleSpawnExt::double_spawn`] reads the command back
+//!   (getters, and std's `{:#?}` text for the settings that have no getter),
+//!   resolves the program exactly as a direct spawn would (so a missing
+//!   program is a `NotFound` from `spawn()`), builds a command for the stub
+//!   that carries every setting, and spawns it while holding a
+//!   [`SigtstpGuard`]. The target's arguments travel as separate `argv`
+//!   entries, never quoted. The stub `exec`s in place, so the child's pid is
+//!   the target's pid, and tokio's reaping, `kill()`, `kill_on_drop` and
+//!   process groups work as for a direct spawn.
+//! - **Stub form.** [`DoubleSpawn::std_command`] builds a command whose
+//!   program is already the stub, for runners that configure commands in one
+//!   place and spawn them in another, and for `pre_exec` closures;
+//!   `double_spawn()` spawns such a command as it is, under the guard.
 //!
-//! The stub `exec`s in place, so the child's pid is the target's pid, and
-//! tokio's reaping, `kill()`, `kill_on_drop` and process groups work as for a
-//! direct spawn.
+//! # Choosing a stub
+//!
+//! | | current executable (default) | embedded ([`Stub::Embedded`], `DOUBLE_SPAWN=embedded`) |
+//! | --- | --- | --- |
+//! | cost per spawn | one start of your binary: grows with its size and libraries | one start of a static stub of a few KB, loaded once per process into a sealed memory file |
+//! | hosts covered | main executables linking the crate (glibc, or `init()` called) | also shared libraries, setuid binaries, binaries without `init()` |
+//! | what security tools see | an ordinary `execve` of your own binary | `execve` of a memory file (`/proc/self/fd/N`), which rules for *fileless execution* flag (Falco, GuardDuty) |
+//! | refused by | nothing beyond `/proc` being mounted | `vm.memfd_noexec=2`, seccomp profiles denying `memfd_create`, confined SELinux domains, qemu-user emulation, no `/proc` |
+//!
+//! The embedded stub is opt-in because of the third row. Where it is
+//! refused, the first spawn proves it with one probe, says so once, and the
+//! process uses the current executable, then a direct spawn.
+//! [`DoubleSpawn::route`] tells which route spawns take.
+//!
+//! # Fallbacks and strict mode
+//!
+//! Whenever no stub can protect a spawn exactly, it is spawned exactly as
+//! `cmd.spawn()` would spawn it, and one line goes to stderr (and a `tracing`
+//! warning), once per process: no stub host, a privileged binary, no `/proc`,
+//! or a command with a setting the stub's command cannot be given (an
+//! unstable std setting such as `groups`, `setsid`, `chroot`, pidfds, or a
+//! field a future std adds to its `Debug` output). No std upgrade can turn a
+//! working spawn into an error. [`DirectReason`] lists the reasons.
+//! `DOUBLE_SPAWN=0` (or [`DoubleSpawn::disabled`]) turns double spawning off
+//! silently; [`DoubleSpawn::strict`] turns every fallback into an
+//! `io::ErrorKind::Unsupported` error from `spawn()` instead. A thread that
+//! already blocks SIGTSTP is safe without a stub and spawns directly,
+//! silently.
+//!
+//! # What differs from a direct spawn
+//!
+//! What the target can observe is that of a direct spawn: `argv` byte for
+//! byte (including `argv[0]`), environment, working directory, stdio,
+//! process group, uid/gid, signal mask and dispositions, open descriptors,
+//! pid; `tests/parity.rs` checks each, however the test binary was started.
+//! What differs, and why:
+//!
+//! - **Cost**: one more `exec`, of the stub (README, "Performance").
+//! - **`pre_exec` closures** on a plain command do not run (above).
+//! - **Signals 32-34** (the C library's internal signals): std's two ways of
+//!   spawning disagree. Its `posix_spawn` path leaves 32 and 33 ignored in
+//!   the child whatever the parent had; its `fork`/`exec` path (taken for
+//!   `pre_exec`, or a bare program name with `PATH` changed in the command)
+//!   gives the parent's dispositions. The target of a double spawn always
+//!   gets the latter: ignored if and only if the parent ignores them. No
+//!   other disposition is touched.
+//! - **Failures only the child can see** (an `exec` that fails after the
+//!   parent's checks passed: `ENOEXEC` for a script without `#!`, a file
+//!   removed in between; and any miss of a stub-form command, whose program
+//!   the stub looks up itself): the child exits with
+//!   [`exit_code::EXEC_FAILED`] (or the code given to
+//!   [`DoubleSpawn::exec_failure_code`]) after one line on stderr, instead of
+//!   `spawn()` returning the error. Waiting for the stub's `exec` to report
+//!   back would block the spawning thread twice as long on every spawn.
+//!
+//! # Security
+//!
+//! Every binary that links the crate understands the stub's private command
+//! line, so the stub must not obey whoever replays it: a tool that may be run
+//! with any arguments through `sudo`, a root-owned wrapper, or a service
+//! passing user-chosen arguments would otherwise run any program with its
+//! privileges.
+//!
+//! - **What the stub accepts**: only an `execve` whose file name was exactly
+//!   `/proc/self/exe`. The kernel records that name for the new process
+//!   (`AT_EXECFN`), and `/proc/self/exe` names the executable of the process
+//!   that calls `execve`, so only code already running in this very
+//!   executable can start a stub. The name is fixed at the moment of the
+//!   `execve`: a spawner that exits, or `exec`s another program, right after
+//!   `spawn()` returns does not affect it.
+//! - **What it refuses**: any other start (a shell, `sudo`, a wrapper or
+//!   another program naming the binary by its path) and any binary running
+//!   with elevated privileges (setuid, setgid, file capabilities:
+//!   `AT_SECURE`). It prints one line on stderr (`double-spawn: refusing to
+//!   act as a stub: ...`) and exits with [`exit_code::REFUSED_PRIVILEGED`]
+//!   (126); the target is never executed. Both checks come before the
+//!   command line is read, and the message names neither the binary nor the
+//!   target. A crate compiled into a shared library never acts as a stub
+//!   for the program that loaded it.
+//! - **The embedded stub** lives in a sealed memory file held by the spawning
+//!   process and is started as `/proc/self/fd/N`; it has no path outside that
+//!   process, so nobody else can start it, and it obeys only that kind of
+//!   start.
+//! - **Residual risk**: a program of yours that itself re-executes
+//!   `/proc/self/exe` with arguments it takes from an untrusted user would
+//!   start the stub on that user's behalf: do not re-execute yourself with
+//!   untrusted arguments. On Unix systems other than Linux there is no
+//!   `AT_EXECFN`: the origin check is not made, and only the privilege check
+//!   (real and effective ids differ) applies.
 //!
 //! # Runners and process-wrap
 //!
-//! **Runners** that build a command in one place and spawn it in another:
-//! create it with [`DoubleSpawn::std_command`] (or `tokio_command`),
-//! configure it as usual (`env`, `current_dir`, stdio, `process_group`,
-//! `pre_exec`), convert it with `tokio::process::Command::from` if needed,
-//! move it to the task that spawns, and call `double_spawn().spawn()` there.
-//! `examples/runner.rs` is a complete parallel runner (one pipe for stdout
-//! and stderr, timeouts, Ctrl-Z forwarded to the jobs' process groups).
+//! Runner authors: see [`runners`] for the one-time setup (own opt-out
+//! variable, exit code), debug output, and a migration from a hand-rolled
+//! double spawn. `examples/runner.rs` is a complete parallel runner.
 //!
 //! **[process-wrap]** wrappers act in `pre_spawn` hooks, some through
 //! `pre_exec` closures (`ProcessSession`'s `setsid`). Build the command in
-//! stub form, so the closures run in the stub's child and survive its
+//! stub form, so the closures run in the stub's process and survive its
 //! `exec`, and replace only the spawn call:
 //!
 //! ```no_run
@@ -105,69 +200,40 @@
 //!
 //! [process-wrap]: https://docs.rs/process-wrap
 //!
-//! # What differs from a direct spawn
-//!
-//! Nothing the target can observe: `argv` byte for byte (including
-//! `argv[0]`), environment, working directory, stdio, process group,
-//! uid/gid, signal mask and dispositions, open descriptors and pid are those
-//! of a direct spawn; `tests/parity.rs` checks each. What differs, and why:
-//!
-//! - **Cost**: one more `exec`, of the current executable (see the
-//!   README's Performance section).
-//! - **`pre_exec` closures** attached to a command are invisible to
-//!   `double_spawn()` and cannot be carried; build the command with
-//!   [`DoubleSpawn::std_command`] instead, where they run in the stub's child
-//!   and their effects survive the `exec`.
-//! - **Settings std hides**: `groups`, `setsid`, `chroot` and pidfds (all
-//!   unstable in std) make `double_spawn()` fail with `InvalidInput` naming
-//!   the setting, as does any field a future std adds to its `Debug` output.
-//!   Nothing is ever dropped silently.
-//! - **A NUL byte**: std replaces an argument containing NUL with the text
-//!   `<string-with-nul>` and fails at `spawn()`; the getters return that text,
-//!   so an argument that *is* literally `<string-with-nul>` is rejected with
-//!   `InvalidInput` too.
-//! - **Failures only the child can see** (an `exec` that fails after the
-//!   parent's checks passed: `ENOEXEC` for a script without `#!`, a file
-//!   removed in between): the child exits with
-//!   [`exit_code::EXEC_FAILED`] after one line on stderr, instead of
-//!   `spawn()` returning the error. Waiting for the stub's `exec` to report
-//!   back would block the spawning thread twice as long on every spawn.
-//! - **A thread that already blocks SIGTSTP** is safe without the stub, so
-//!   `double_spawn()` spawns directly.
-//!
 //! # Caveats
 //!
-//! - **Call [`init()`] first in `main`.** A binary that never calls it cannot
-//!   act as a stub (starting it with the stub's arguments would run `main`
-//!   again), so `double_spawn()` then spawns directly and logs one warning.
-//! - **Privileged binaries** (setuid, setgid, file capabilities: the kernel's
-//!   `AT_SECURE`) never act as a stub, or anyone could run
-//!   `the-binary <stub arguments> /bin/sh` with its privileges; they spawn
-//!   directly.
+//! - **A child in its own process group** (`process_group(0)`) no longer
+//!   receives the terminal's Ctrl-Z: the supervisor has to pass stop,
+//!   continue and terminate on to it. [`job_control`] does that.
 //! - **Job control in the parent**: installing a tokio SIGTSTP listener
 //!   replaces the default stop action for the life of the process, so a
 //!   supervisor that wants to stop itself must `raise(SIGSTOP)`. A process
 //!   group whose parent is in another session is *orphaned*, and the kernel
 //!   discards terminal stop signals (SIGTSTP, SIGTTIN, SIGTTOU) sent to it.
-//! - **`DOUBLE_SPAWN=0`** in the environment turns the stub off at run time
-//!   (see [`DoubleSpawn`]).
 //!
 //! # Platform support
 //!
-//! Linux (glibc and musl) is the target and what the tests run on. Other
-//! Unix systems use the same code with `std::env::current_exe()` as the
-//! stub's path. On non-Unix targets the crate compiles, [`init()`] does
-//! nothing, and every spawn is a direct spawn (there is no SIGTSTP).
+//! Linux is the target and what the tests run on: glibc with no set-up,
+//! musl with [`init()`] first in `main`. The embedded stub is built for
+//! x86_64 and aarch64 Linux. Other Unix systems use the current-executable
+//! stub through `std::env::current_exe()` and [`init()`]. On non-Unix
+//! targets the crate compiles, [`init()`] does nothing, and every spawn is a
+//! direct spawn (there is no SIGTSTP).
 //!
 //! # Features
 //!
-//! - `tracing` (default): one warning when double spawning falls back to a
-//!   direct spawn for a reason the user should know about, and a `debug`
-//!   event for every spawn (the target's program, its pid, and the route:
-//!   `stub`, `stub form` or `direct`). Nothing is ever logged between
-//!   `fork` and `exec`, nor by the stub.
-//! - `process-wrap`: the process-wrap adapter (see above). Needs Rust 1.87,
-//!   process-wrap's own minimum.
+//! - `tokio` (default): `double_spawn()` on `tokio::process::Command` and
+//!   [`DoubleSpawn::tokio_command`]. Without it the crate needs only std and
+//!   nix.
+//! - `tracing` (default): the fallback warning as a `tracing` event too, and
+//!   a `debug` event for every spawn (the target's program, its pid, and the
+//!   route: `stub`, `embedded stub`, `stub form` or `direct`). Nothing is
+//!   ever logged between `fork` and `exec`, nor by a stub.
+//! - `job-control` (default, Unix, implies `tokio`): the [`job_control`]
+//!   module for supervisors: process groups, forwarding Ctrl-Z, `fg` and
+//!   Ctrl-C to jobs, timers that do not count stopped time.
+//! - `process-wrap` (implies `tokio`): the process-wrap adapter (see above).
+//!   Needs Rust 1.87, process-wrap's own minimum.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -186,6 +252,7 @@ pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
 mod route;
+pub mod runners;
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
@@ -197,30 +264,34 @@ mod imp;
 #[doc(inline)]
 pub use config::{DoubleSpawn, Stub};
 #[doc(inline)]
-pub use route::{DirectReason, Route};
-#[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
 #[doc(inline)]
 pub use guard::SigtstpGuard;
+#[doc(inline)]
+pub use route::{DirectReason, Route};
 
-/// The hook: call it first in `main`.
+/// The hook for C libraries other than glibc: call it first in `main`.
 ///
-/// When this process was started by a double spawn as the stub, `init()`
-/// restores what the target must inherit and `exec`s the target: it never
-/// returns then (if the `exec` fails it prints one line to stderr and exits
-/// with a code from [`exit_code`]). Otherwise it returns at once, having
-/// recorded that this executable can serve as a stub; until it has been
-/// called, [`double_spawn()`](DoubleSpawnExt::double_spawn) spawns directly.
+/// With glibc an ELF constructor does this job before `main` in every
+/// process of a binary that links the crate, and `init()` only confirms it.
+/// Elsewhere (musl, other Unix) `init()` is what makes the binary a stub
+/// host: when this process was started by a double spawn as the stub,
+/// `init()` restores what the target must inherit and `exec`s the target, so
+/// it never returns (if the `exec` fails it prints one line to stderr and
+/// exits with a code from [`exit_code`]); otherwise it returns at once,
+/// having recorded that this executable can serve as a stub. Until then,
+/// [`double_spawn()`](DoubleSpawnExt::double_spawn) spawns directly and says
+/// so once. In a shared library it does nothing.
 ///
 /// Call it before anything else: before starting threads or a runtime, and
 /// before parsing arguments (the stub's arguments are not the program's).
+/// A binary whose entry point is a library function shared by several
+/// binaries calls it in each binary's `main`.
 ///
 /// ```
-/// fn main() {
-///     double_spawn::init();
-///     // ... the program ...
-/// }
-/// # main();
+/// // First thing in `main`:
+/// double_spawn::init();
+/// // ... the program ...
 /// ```
 pub fn init() {
     imp::init();

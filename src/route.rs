@@ -106,9 +106,7 @@ impl fmt::Display for DirectReason {
             DirectReason::NoExecutable => {
                 "the current executable cannot be found (is /proc mounted?)"
             }
-            DirectReason::UncarriedSetting => {
-                "the command has a setting the stub cannot be given"
-            }
+            DirectReason::UncarriedSetting => "the command has a setting the stub cannot be given",
             DirectReason::Unsupported => "not a Unix target",
         })
     }

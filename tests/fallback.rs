@@ -1,0 +1,241 @@
+//! Never worse than `spawn()`, and never silent about it.
+//!
+//! When a spawn cannot be protected it is made exactly as `cmd.spawn()`
+//! would make it, and one line on stderr says so, once per process;
+//! `DOUBLE_SPAWN=0` is silent; strict mode turns the fallback into an error.
+//! The once-per-process state and the environment are per process, so each
+//! case runs in a process of its own: this test binary, started with
+//! `DS_FALLBACK_CASE` naming the case, runs only `case_entry_point`.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route};
+
+const CASE: &str = "DS_FALLBACK_CASE";
+/// std shows an argument that contains a NUL byte as this text, so the
+/// crate cannot tell the two apart and leaves both to a direct spawn.
+const NUL_PLACEHOLDER: &str = "<string-with-nul>";
+
+fn output_within(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("case process did not finish within {limit:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `case` in a process of its own; returns its stdout and stderr.
+fn run_case(case: &str, env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "case_entry_point",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CASE, case)
+    .env_remove(DoubleSpawn::ENV_VAR)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = output_within(cmd.spawn().unwrap(), Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "case {case}: {stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("double-spawn: warning:"))
+        .collect()
+}
+
+/// Echoes the placeholder text: a direct spawn runs it, so must we.
+fn echo_placeholder(config: DoubleSpawn) -> std::io::Result<Output> {
+    Command::new("echo")
+        .arg(NUL_PLACEHOLDER)
+        .double_spawn_with(config)
+        .output()
+}
+
+fn case(name: &str) {
+    match name {
+        "literal-placeholder" => {
+            for _ in 0..3 {
+                let out = echo_placeholder(DoubleSpawn::new()).unwrap();
+                assert_eq!(String::from_utf8_lossy(&out.stdout), "<string-with-nul>\n");
+            }
+            // A real NUL byte fails exactly as a direct spawn fails.
+            let err = Command::new("echo")
+                .arg("a\0b")
+                .double_spawn()
+                .spawn()
+                .unwrap_err();
+            let direct = Command::new("echo").arg("a\0b").spawn().unwrap_err();
+            assert_eq!(err.kind(), direct.kind());
+            assert_eq!(err.to_string(), direct.to_string());
+        }
+        "strict" => {
+            let err = echo_placeholder(DoubleSpawn::new().strict(true)).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+            assert!(err.to_string().contains("strict"), "{err}");
+            // Strict mode changes nothing for a spawn that can be protected.
+            let status = Command::new("true")
+                .double_spawn_with(DoubleSpawn::new().strict(true))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        "no-proc" => {
+            // SAFETY: unshare and mount only change this process's view of
+            // the file system; nothing else runs in it.
+            let isolated = unsafe {
+                nix::libc::unshare(nix::libc::CLONE_NEWNS) == 0
+                    && nix::libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        nix::libc::MS_REC | nix::libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+                    && nix::libc::mount(
+                        c"none".as_ptr(),
+                        c"/proc".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    ) == 0
+            };
+            if !isolated {
+                println!("SKIPPED: cannot hide /proc in a mount namespace here");
+                return;
+            }
+            assert_eq!(
+                DoubleSpawn::enabled().route(),
+                Route::Direct(DirectReason::NoExecutable)
+            );
+            for _ in 0..2 {
+                assert!(Command::new("true")
+                    .double_spawn()
+                    .status()
+                    .unwrap()
+                    .success());
+            }
+        }
+        "spawn-twice" => {
+            for _ in 0..2 {
+                assert!(Command::new("true")
+                    .double_spawn()
+                    .status()
+                    .unwrap()
+                    .success());
+            }
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+/// A hidden entry point: a process started with `CASE` runs only that case.
+#[test]
+fn case_entry_point() {
+    if let Ok(name) = std::env::var(CASE) {
+        case(&name);
+    }
+}
+
+#[test]
+fn an_uncarried_command_spawns_directly_and_says_so_once() {
+    let (_, stderr) = run_case("literal-placeholder", &[]);
+    let lines = warnings(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("spawning directly, without protection"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_opt_out_is_silent() {
+    let (_, stderr) = run_case("literal-placeholder", &[(DoubleSpawn::ENV_VAR, "0")]);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+#[test]
+fn strict_mode_fails_instead_and_prints_nothing() {
+    let (_, stderr) = run_case("strict", &[]);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+#[test]
+fn a_protected_spawn_prints_nothing() {
+    let (_, stderr) = run_case("spawn-twice", &[]);
+    assert!(!stderr.contains("double-spawn"), "{stderr}");
+}
+
+#[test]
+fn without_proc_it_spawns_directly_and_says_why() {
+    let (stdout, stderr) = run_case("no-proc", &[]);
+    if stdout.contains("SKIPPED") {
+        println!("skipped: no mount namespace here");
+        return;
+    }
+    let lines = warnings(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("is /proc mounted?"), "{stderr}");
+}
+
+#[test]
+fn the_route_is_reported() {
+    assert_eq!(
+        DoubleSpawn::enabled().route().to_string(),
+        "stub: the current executable (/proc/self/exe)"
+    );
+    assert_eq!(
+        DoubleSpawn::disabled().route(),
+        Route::Direct(DirectReason::Disabled)
+    );
+    assert!(DoubleSpawn::enabled().is_active());
+}
+
+#[test]
+fn a_chosen_exit_code_marks_a_failed_exec() {
+    // A file without `#!` passes every check the parent can make; only the
+    // stub's exec fails (ENOEXEC), and it exits with the chosen code.
+    let dir = std::env::temp_dir().join(format!("ds-fallback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("no-shebang");
+    std::fs::write(&script, "echo hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (config, code) in [
+        (DoubleSpawn::enabled(), 127),
+        (DoubleSpawn::enabled().exec_failure_code(70), 70),
+    ] {
+        let out = Command::new(&script)
+            .double_spawn_with(config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("double-spawn: cannot execute"), "{err}");
+        // Stub form carries the code the same way.
+        let out = config
+            .std_command(&script)
+            .double_spawn_with(config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
