@@ -147,17 +147,22 @@
 //! - **What it refuses**: any other start (a shell, `sudo`, a wrapper or
 //!   another program naming the binary by its path) and any binary running
 //!   with elevated privileges (setuid, setgid, file capabilities:
-//!   `AT_SECURE`). It prints one line on stderr and exits with
-//!   [`exit_code::REFUSED_PRIVILEGED`] (126); the target is never executed.
-//!   Neither the stub's arguments nor the message reveal anything else.
+//!   `AT_SECURE`). It prints one line on stderr (`double-spawn: refusing to
+//!   act as a stub: ...`) and exits with [`exit_code::REFUSED_PRIVILEGED`]
+//!   (126); the target is never executed. Both checks come before the
+//!   command line is read, and the message names neither the binary nor the
+//!   target. A crate compiled into a shared library never acts as a stub
+//!   for the program that loaded it.
 //! - **The embedded stub** lives in a sealed memory file held by the spawning
 //!   process and is started as `/proc/self/fd/N`; it has no path outside that
 //!   process, so nobody else can start it, and it obeys only that kind of
 //!   start.
 //! - **Residual risk**: a program of yours that itself re-executes
 //!   `/proc/self/exe` with arguments it takes from an untrusted user would
-//!   start the stub on that user's behalf. On Unix systems other than Linux
-//!   there is no `AT_EXECFN` and the check is not made.
+//!   start the stub on that user's behalf: do not re-execute yourself with
+//!   untrusted arguments. On Unix systems other than Linux there is no
+//!   `AT_EXECFN`: the origin check is not made, and only the privilege check
+//!   (real and effective ids differ) applies.
 //!
 //! # Runners and process-wrap
 //!
@@ -247,6 +252,7 @@ pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
 mod route;
+pub mod runners;
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
@@ -283,10 +289,9 @@ pub use route::{DirectReason, Route};
 /// binaries calls it in each binary's `main`.
 ///
 /// ```
-/// fn main() {
-///     double_spawn::init();
-///     // ... the program ...
-/// }
+/// // First thing in `main`:
+/// double_spawn::init();
+/// // ... the program ...
 /// ```
 pub fn init() {
     imp::init();

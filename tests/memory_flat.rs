@@ -13,9 +13,9 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicIsize, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
 
-use common::Test;
 use double_spawn::{DoubleSpawn, DoubleSpawnExt};
 use nix::libc;
 
@@ -74,26 +74,21 @@ const TRUE: &str = "/bin/true";
 /// The child being waited for, for the watchdog to kill.
 static CURRENT_CHILD: AtomicI32 = AtomicI32::new(0);
 
-fn main() {
-    double_spawn::init();
+/// The two tests run one after the other (libtest would run them side by
+/// side): the heap counter sees every thread's allocations.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the turn and makes sure the watchdog runs.
+fn serial() -> MutexGuard<'static, ()> {
+    static WATCHDOG: Once = Once::new();
+    WATCHDOG.call_once(|| watchdog(Duration::from_secs(300)));
     assert!(
         DoubleSpawn::enabled().is_active(),
         "double spawning is not active in the test binary"
     );
-    watchdog(Duration::from_secs(300));
-    common::run_tests(
-        "memory_flat",
-        &[
-            Test {
-                name: "std_double_spawns_leave_nothing_behind",
-                run: std_double_spawns_leave_nothing_behind,
-            },
-            Test {
-                name: "tokio_double_spawns_leave_nothing_behind",
-                run: tokio_double_spawns_leave_nothing_behind,
-            },
-        ],
-    )
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Ends the test binary if it runs far longer than it should: kills the
@@ -167,7 +162,9 @@ fn assert_flat(label: &str, mut spawn_n: impl FnMut(usize)) {
     );
 }
 
+#[test]
 fn std_double_spawns_leave_nothing_behind() {
+    let _turn = serial();
     let mut cmd = Command::new(TRUE);
     assert_flat("std", |n| {
         for _ in 0..n {
@@ -180,7 +177,9 @@ fn std_double_spawns_leave_nothing_behind() {
     });
 }
 
+#[test]
 fn tokio_double_spawns_leave_nothing_behind() {
+    let _turn = serial();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -18,15 +18,6 @@
 mod common;
 
 #[cfg(unix)]
-fn main() {
-    double_spawn::init();
-    unix::main();
-}
-
-#[cfg(not(unix))]
-fn main() {}
-
-#[cfg(unix)]
 mod unix {
     use std::future::Future;
     use std::process::Stdio;
@@ -40,7 +31,7 @@ mod unix {
     };
     use tokio::io::AsyncReadExt;
 
-    use crate::common::{self, kill_session, proc_stat, Test};
+    use crate::common::{kill_session, proc_stat};
 
     /// Each test's bound; the watchdog's is the sum with some slack.
     const LIMIT: Duration = Duration::from_secs(15);
@@ -51,38 +42,6 @@ mod unix {
 
     /// Pids of the processes the tests started, for the watchdog.
     static STARTED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-    pub fn main() {
-        common::probe_if_requested();
-        start_watchdog(LIMIT * 8);
-        #[cfg_attr(not(feature = "process-wrap"), allow(unused_mut))]
-        let mut tests = vec![
-            Test {
-                name: "process_group_leader_is_the_target",
-                run: process_group_leader_is_the_target,
-            },
-            Test {
-                name: "process_session_is_the_target",
-                run: process_session_is_the_target,
-            },
-            Test {
-                name: "kill_on_drop_kills_the_target",
-                run: kill_on_drop_kills_the_target,
-            },
-            Test {
-                name: "session_and_kill_on_drop_together",
-                run: session_and_kill_on_drop_together,
-            },
-            Test {
-                name: "a_plain_command_loses_pre_exec_but_keeps_process_group",
-                run: a_plain_command_loses_pre_exec_but_keeps_process_group,
-            },
-        ];
-        // The adapter's tests need `--features process-wrap`.
-        #[cfg(feature = "process-wrap")]
-        tests.extend(adapter::tests());
-        common::run_tests("process_wrap", &tests);
-    }
 
     /// What the target reported about itself.
     #[derive(Debug)]
@@ -111,6 +70,8 @@ mod unix {
 
     /// Runs `fut` on a fresh runtime, bounded by `LIMIT`.
     pub fn run<F: Future<Output = ()>>(fut: F) {
+        static WATCHDOG: std::sync::Once = std::sync::Once::new();
+        WATCHDOG.call_once(|| start_watchdog(LIMIT * 8));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -173,6 +134,8 @@ mod unix {
         unsafe { (libc::getpgrp(), libc::getsid(0)) }
     }
 
+    #[test]
+
     fn process_group_leader_is_the_target() {
         assert_active();
         run(async {
@@ -184,6 +147,8 @@ mod unix {
             assert_eq!(stat.session, our_ids().1, "and stays in our session");
         });
     }
+
+    #[test]
 
     fn process_session_is_the_target() {
         assert_active();
@@ -197,6 +162,8 @@ mod unix {
         });
     }
 
+    #[test]
+
     fn kill_on_drop_kills_the_target() {
         assert_active();
         run(async {
@@ -207,6 +174,8 @@ mod unix {
             dropped_target_dies(child, "sleep").await;
         });
     }
+
+    #[test]
 
     fn session_and_kill_on_drop_together() {
         assert_active();
@@ -231,6 +200,7 @@ mod unix {
     /// `pre_exec` closures (ProcessSession's setsid) are invisible to
     /// `double_spawn()` and stay behind, while the process group, which std
     /// shows, is carried. This is why the recipe builds in stub form.
+    #[test]
     fn a_plain_command_loses_pre_exec_but_keeps_process_group() {
         assert_active();
         run(async {
@@ -332,31 +302,6 @@ mod unix {
 
         use super::*;
 
-        pub fn tests() -> Vec<Test> {
-            vec![
-                Test {
-                    name: "adapter_tokio_session_group_and_kill_on_drop",
-                    run: adapter_tokio_session_group_and_kill_on_drop,
-                },
-                Test {
-                    name: "adapter_std_session",
-                    run: adapter_std_session,
-                },
-                Test {
-                    name: "adapter_refuses_a_plain_command",
-                    run: adapter_refuses_a_plain_command,
-                },
-                Test {
-                    name: "adapter_refuses_reset_sigmask",
-                    run: adapter_refuses_reset_sigmask,
-                },
-                Test {
-                    name: "adapter_spawns_plainly_when_disabled",
-                    run: adapter_spawns_plainly_when_disabled,
-                },
-            ]
-        }
-
         fn self_stat_wrap() -> CommandWrap {
             let mut wrap = DoubleSpawn::new().tokio_command_wrap("sh");
             wrap.command_mut()
@@ -365,6 +310,8 @@ mod unix {
                 .stdout(Stdio::piped());
             wrap
         }
+
+        #[test]
 
         fn adapter_tokio_session_group_and_kill_on_drop() {
             assert_active();
@@ -385,6 +332,8 @@ mod unix {
                 dropped_target_dies(wrap.double_spawn().unwrap(), "sleep").await;
             });
         }
+
+        #[test]
 
         fn adapter_std_session() {
             use process_wrap::std::ProcessSession;
@@ -415,6 +364,8 @@ mod unix {
             }
         }
 
+        #[test]
+
         fn adapter_refuses_a_plain_command() {
             assert_active();
             run(async {
@@ -426,6 +377,8 @@ mod unix {
             });
         }
 
+        #[test]
+
         fn adapter_refuses_reset_sigmask() {
             assert_active();
             run(async {
@@ -434,6 +387,8 @@ mod unix {
                 assert_refused(wrap.double_spawn(), "ResetSigmask");
             });
         }
+
+        #[test]
 
         fn adapter_spawns_plainly_when_disabled() {
             run(async {

@@ -7,7 +7,6 @@
 //! test process sends no signal; the supervisor signals its own jobs.
 
 mod common;
-mod supervisor_support;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -15,8 +14,9 @@ use std::process::Stdio;
 use std::thread;
 use std::time::Duration;
 
+use common::supervisor::*;
+use common::*;
 use nix::unistd::setsid;
-use supervisor_support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -9,13 +9,13 @@
 //! ended for the reason under test, not because the grace period ran out.
 
 mod common;
-mod supervisor_support;
 
 use std::time::Duration;
 
+use common::supervisor::*;
+use common::*;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, Pid};
-use supervisor_support::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// How long each step may take before the test calls it a hang; well under

@@ -9,16 +9,16 @@
 //! the handlers it installs touch nothing else.
 
 mod common;
-mod supervisor_support;
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::supervisor::*;
+use common::*;
 use double_spawn::job_control::{Job, JobControl, JobSignal, Signals};
 use nix::sys::signal::{killpg, raise, Signal};
 use nix::unistd::{getpgrp, getpid, getsid, Pid};
-use supervisor_support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const STEP: Duration = Duration::from_secs(20);
@@ -167,7 +167,7 @@ fn broadcast() {
         let jc = JobControl::new();
         let mut jobs: Vec<Job> = (0..3).map(|_| sleeper(&jc)).collect();
         for job in &jobs {
-            let leader = read_proc(job.id() as i32).expect("the job runs");
+            let leader = proc_stat(job.id() as i32).expect("the job runs");
             assert_eq!(leader.pgrp, leader.pid, "a job leads its own group");
             assert_ne!(leader.pgrp, getpgrp().as_raw());
         }

@@ -17,13 +17,13 @@
 //! there, and the supervisor hangs inside `spawn()` instead of stopping.
 
 mod common;
-mod supervisor_support;
 
 use std::time::{Duration, Instant};
 
+use common::supervisor::*;
+use common::*;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::getpid;
-use supervisor_support::*;
 
 /// Ctrl-Z / `fg` cycles per run, if the supervisor is still running...
 const CYCLES: usize = 25;

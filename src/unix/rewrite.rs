@@ -104,7 +104,10 @@ pub(crate) fn stub_command(
     };
     let program = cmd.get_program();
     let access = if hidden.uid.is_some() || hidden.gid.is_some() {
-        Access::ExistenceOnly
+        Access::As {
+            uid: hidden.uid,
+            gid: hidden.gid,
+        }
     } else {
         Access::CheckExecutable
     };

@@ -1,12 +1,15 @@
 //! Shared pieces of the integration tests.
 //!
-//! Every test binary here is a `harness = false` target: the stub is the
-//! current executable, and its `main` must call `double_spawn::init()` before
-//! anything else, which libtest's generated `main` cannot do. Each binary is
-//! therefore also the probe (`argv[1] == "probe"`) and runs its tests with the
-//! small runner below, which prints libtest's summary line.
+//! On glibc every binary that links the crate is a stub host (the crate's
+//! ELF constructor), so most test files use the standard harness. The few
+//! with a `main` of their own (see Cargo.toml for why each) run their tests
+//! with [`run_tests`], on libtest-mimic.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
+
+/// The supervisor tests' pieces: roles in sessions of their own, a
+/// pseudo-terminal, a toy job-control shell's waits.
+pub mod supervisor;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -18,52 +21,38 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
-/// A named test.
+/// A named test of a binary with its own `main` (`harness = false`).
 pub struct Test {
     pub name: &'static str,
     pub run: fn(),
 }
 
-/// Runs the tests whose names contain any non-flag argument (all when none
-/// is given), prints libtest-style lines, and exits 101 on any failure.
-pub fn run_tests(binary: &str, tests: &[Test]) -> ! {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = tests
+/// Runs `tests` with libtest-mimic, which reads the command line as libtest
+/// does (name filters, `--exact`, `--list`, `--ignored`, `--nocapture`,
+/// `--format`), prints libtest's lines and summary, and exits 101 on any
+/// failure (a panicking test fails). `_binary`, the binary's name, is
+/// libtest's business now (kept so that callers need not change).
+///
+/// One at a time unless `--test-threads` says otherwise, on the main thread:
+/// these binaries keep their own `main` because their tests change or
+/// depend on process-wide state (signal dispositions, descriptors without
+/// close-on-exec, sessions), which concurrent tests would disturb.
+pub fn run_tests(_binary: &str, tests: &[Test]) -> ! {
+    let mut args = libtest_mimic::Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
+    let trials = tests
         .iter()
-        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .map(|t| {
+            let run = t.run;
+            libtest_mimic::Trial::test(t.name, move || {
+                run();
+                Ok(())
+            })
+        })
         .collect();
-    println!("\nrunning {} tests ({binary})", selected.len());
-    let start = Instant::now();
-    let mut failed = Vec::new();
-    for test in &selected {
-        let result = std::panic::catch_unwind(test.run);
-        println!(
-            "test {} ... {}",
-            test.name,
-            if result.is_ok() { "ok" } else { "FAILED" }
-        );
-        if result.is_err() {
-            failed.push(test.name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("\nfailures:");
-        for name in &failed {
-            println!("    {name}");
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
-        failed.len(),
-        tests.len() - selected.len(),
-        start.elapsed().as_secs_f64()
-    );
-    std::process::exit(if failed.is_empty() { 0 } else { 101 })
+    libtest_mimic::run(&args, trials).exit()
 }
 
 // ---------------------------------------------------------------------------
@@ -239,69 +228,116 @@ fn drain<R: io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHand
     })
 }
 
-/// Every process in `/proc` with its stat fields.
-pub fn processes() -> Vec<(i32, ProcStat)> {
+// ---------------------------------------------------------------------------
+// /proc: processes, sessions, and killing what a test started.
+// ---------------------------------------------------------------------------
+
+/// One process as `/proc` shows it.
+#[derive(Clone, Debug)]
+pub struct Proc {
+    pub pid: i32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    /// `argv[0]`, to recognise a double-spawn stub that has not executed
+    /// its target yet (`double-spawn:...`).
+    pub argv0: String,
+    /// Where the kernel has it waiting, for the diagnostics.
+    pub wchan: String,
+}
+
+impl Proc {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.state == 'T'
+    }
+
+    pub fn is_stub(&self) -> bool {
+        self.argv0.starts_with("double-spawn:")
+    }
+}
+
+/// Process `pid`, if it exists.
+pub fn proc_stat(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain anything.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let mut fields = stat[close + 1..].split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    Some(Proc {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgrp,
+        session,
+        argv0: String::from_utf8_lossy(argv0).into_owned(),
+        wchan,
+    })
+}
+
+/// Every process in `/proc`, zombies included: the one scan the helpers
+/// below filter.
+pub fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .filter_map(proc_stat)
         .collect()
 }
 
-/// Every process whose session id is `sid`.
-pub fn session_members(sid: i32) -> Vec<i32> {
+/// Every process of session `sid`, zombies included.
+pub fn session_members(sid: i32) -> Vec<Proc> {
     processes()
         .into_iter()
-        .filter(|(_, stat)| stat.session == sid)
-        .map(|(pid, _)| pid)
+        .filter(|p| p.session == sid)
         .collect()
 }
 
-/// SIGKILLs every process of session `sid` until none is left (at most 5 s).
-/// Returns how many were found alive at the first look.
-pub fn kill_session(sid: i32) -> usize {
-    let first = session_members(sid).len();
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// The living processes of session `sid` other than `except`. Zombies are
+/// dead: a job's grandchild that lost its parent is reparented to PID 1,
+/// which in a container may never reap it.
+pub fn alive_in_session(sid: i32, except: &[i32]) -> Vec<Proc> {
+    session_members(sid)
+        .into_iter()
+        .filter(|p| !p.is_zombie() && !except.contains(&p.pid))
+        .collect()
+}
+
+/// SIGKILLs every living process of session `sid` until none is left (at
+/// most 10 s); returns those it found alive the first time. Only for
+/// sessions the test created.
+pub fn kill_session(sid: i32) -> Vec<Proc> {
+    let first = alive_in_session(sid, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let members = session_members(sid);
-        if members.is_empty() || Instant::now() > deadline {
-            return first;
+        let alive = alive_in_session(sid, &[]);
+        if alive.is_empty() || Instant::now() >= deadline {
+            break;
         }
-        for pid in members {
-            // SAFETY: kill only sends a signal; these pids belong to a session
+        for p in &alive {
+            // SAFETY: kill only sends a signal, to a process of a session
             // this test created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(p.pid, libc::SIGKILL) };
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// The fields of `/proc/PID/stat` the tests use.
-#[derive(Debug, Clone)]
-pub struct ProcStat {
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub session: i32,
-}
-
-pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces.
-    let rest = &text[text.rfind(')')? + 2..];
-    let mut f = rest.split(' ');
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    let pgrp = f.next()?.parse().ok()?;
-    let session = f.next()?.parse().ok()?;
-    Some(ProcStat {
-        state,
-        ppid,
-        pgrp,
-        session,
-    })
+    first
 }
 
 /// Children of this process that are still around (zombies excluded).
@@ -309,9 +345,36 @@ pub fn live_children() -> Vec<i32> {
     let me = std::process::id() as i32;
     processes()
         .into_iter()
-        .filter(|(_, stat)| stat.ppid == me && stat.state != 'Z')
-        .map(|(pid, _)| pid)
+        .filter(|p| p.ppid == me && !p.is_zombie())
+        .map(|p| p.pid)
         .collect()
+}
+
+/// One line a process, for assertion messages.
+pub fn describe(procs: &[Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| {
+            format!(
+                "  pid {} ppid {} pgrp {} {} {:?} ({}) wchan {}\n",
+                p.pid, p.ppid, p.pgrp, p.state, p.comm, p.argv0, p.wchan
+            )
+        })
+        .collect()
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// A scratch directory removed on drop.
@@ -350,4 +413,18 @@ pub fn probe_command() -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.arg("probe");
     cmd
+}
+
+/// The arguments that make a standard-harness test binary run nothing but
+/// its ignored entry point `name` (a function marked `#[ignore]`, started
+/// only this way), with its output uncaptured: how a test of such a binary
+/// runs the binary again in a role.
+pub fn entry_args(name: &str) -> Vec<&str> {
+    vec![
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]
 }

@@ -1,14 +1,13 @@
-//! Shared pieces of the `supervisor_*` tests: a tiny test runner, a look at
-//! `/proc`, a watchdog that kills a whole session, and a toy job-control
-//! shell that runs the supervisor example on a pseudo-terminal.
+//! The `supervisor_*` tests' pieces: roles started in sessions of their
+//! own with a watchdog that kills the whole session, and a toy job-control
+//! shell that runs the supervisor example on a pseudo-terminal. The look at
+//! `/proc` is the parent module's.
 //!
 //! The shape of every signal test: the test binary (the *controller*)
 //! starts itself again in a role; that process calls `setsid()` first,
 //! checks that it leads its own session and group, and only then sends
 //! signals, to groups it created. The controller never signals anything but
 //! what is left of that session when the time limit is hit.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::ffi::OsStr;
 use std::fs;
@@ -22,13 +21,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::libc;
-use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, setpgid, setsid, tcsetpgrp, Pid};
 
-// The runner: the one the other harness-less tests use.
-#[allow(unused_imports)] // supervisor_cli uses libtest's runner
-pub use crate::common::{run_tests, Test};
+use super::{describe, eventually, kill_session, Proc};
 
 /// The supervisor example next to this test binary
 /// (`target/<profile>/examples/supervisor`; `cargo test` builds examples
@@ -48,40 +45,6 @@ pub fn supervisor_exe() -> PathBuf {
     path
 }
 
-// ---------------------------------------------------------------------------
-// /proc.
-// ---------------------------------------------------------------------------
-
-/// The fields of `/proc/<pid>/stat` the tests look at.
-#[derive(Clone, Debug)]
-pub struct Proc {
-    pub pid: i32,
-    pub comm: String,
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub session: i32,
-    /// `argv[0]`, to recognise a double-spawn stub that has not executed
-    /// its target yet (`double-spawn:...`).
-    pub argv0: String,
-    /// Where the kernel has it waiting, for the diagnostics.
-    pub wchan: String,
-}
-
-impl Proc {
-    pub fn is_zombie(&self) -> bool {
-        matches!(self.state, 'Z' | 'X')
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.state == 'T'
-    }
-
-    pub fn is_stub(&self) -> bool {
-        self.argv0.starts_with("double-spawn:")
-    }
-}
-
 /// True when every process of `procs` is stopped, or is held by a stopped
 /// child: `sh` (dash) starts commands with `vfork`, and when the job's
 /// SIGTSTP stops the vfork child before its `exec`, the parent waits in
@@ -96,83 +59,6 @@ pub fn all_stopped(procs: &[Proc]) -> bool {
                     .iter()
                     .any(|c| c.ppid == p.pid && c.pgrp == p.pgrp && c.is_stopped()))
     })
-}
-
-pub fn read_proc(pid: i32) -> Option<Proc> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_owned();
-    let mut fields = stat[close + 1..].split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    let session = fields.next()?.parse().ok()?;
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
-    let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
-    Some(Proc {
-        pid,
-        comm,
-        state,
-        ppid,
-        pgrp,
-        session,
-        argv0: String::from_utf8_lossy(argv0).into_owned(),
-        wchan,
-    })
-}
-
-/// Every process of session `sid`, zombies included.
-pub fn session_members(sid: i32) -> Vec<Proc> {
-    let mut members = Vec::new();
-    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        if let Some(p) = read_proc(pid) {
-            if p.session == sid {
-                members.push(p);
-            }
-        }
-    }
-    members
-}
-
-/// The living processes of session `sid` other than `except`. Zombies are
-/// dead: a job's grandchild that lost its parent is reparented to PID 1,
-/// which in a container may never reap it.
-pub fn alive_in_session(sid: i32, except: &[i32]) -> Vec<Proc> {
-    session_members(sid)
-        .into_iter()
-        .filter(|p| !p.is_zombie() && !except.contains(&p.pid))
-        .collect()
-}
-
-pub fn describe(procs: &[Proc]) -> String {
-    procs
-        .iter()
-        .map(|p| {
-            format!(
-                "  pid {} ppid {} pgrp {} {} {:?} ({}) wchan {}\n",
-                p.pid, p.ppid, p.pgrp, p.state, p.comm, p.argv0, p.wchan
-            )
-        })
-        .collect()
-}
-
-/// Polls `cond` every millisecond until it holds or `limit` passes.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -234,24 +120,6 @@ pub fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<ExitStatus>
         }
         thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// SIGKILLs every living process of session `sid` until none is left;
-/// returns those it found alive the first time.
-pub fn kill_session(sid: i32) -> Vec<Proc> {
-    let first = alive_in_session(sid, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let alive = alive_in_session(sid, &[]);
-        if alive.is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        for p in &alive {
-            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    first
 }
 
 // ---------------------------------------------------------------------------
