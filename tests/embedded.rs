@@ -103,6 +103,13 @@ fn case_entry_point() {
             std::fs::write(std::env::var_os(common::PROBE_OUT).unwrap(), report).unwrap();
         }
         "replaced_fd" => case_replaced_fd(),
+        "noexec_inner" => {
+            match std::fs::write("/proc/sys/vm/memfd_noexec", "2") {
+                Ok(()) => println!("sysctl=ok"),
+                Err(e) => return println!("sysctl={e}"),
+            }
+            case_spawn(embedded());
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -694,6 +701,58 @@ fn assert_next_route_is_current_exe(stdout: &str) {
             "{stdout}"
         );
     }
+}
+
+/// `vm.memfd_noexec=2` (Linux 6.3, per PID namespace) refuses executable
+/// memfds: memfd_create with MFD_EXEC fails with EACCES.
+#[test]
+fn memfd_noexec_2_falls_back() {
+    let mut cmd = case_command("noexec_inner");
+    // The case must run inside a new PID namespace, which only the children
+    // of the process that makes it enter (and that process can no longer
+    // start threads): fork once more, let the grandchild (the namespace's
+    // init) go on to exec the case, and have the child wait for it and exit
+    // with its status.
+    // SAFETY: system calls only between fork and exec; nothing allocates.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            match libc::fork() {
+                -1 => Err(io::Error::last_os_error()),
+                0 => {
+                    // The case dies with the child the test watches.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                }
+                pid => {
+                    let mut status = 0;
+                    while libc::waitpid(pid, &mut status, 0) == -1 {}
+                    libc::_exit(if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    })
+                }
+            }
+        });
+    }
+    let (stdout, stderr) = match output_within(cmd, LIMIT, "memfd_noexec") {
+        Err(e) => return println!("cannot make a PID namespace ({e}): case skipped"),
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{stdout}\n{stderr}");
+            (stdout, stderr)
+        }
+    };
+    let sysctl = value(&stdout, "sysctl");
+    if sysctl != "ok" {
+        return println!("cannot set vm.memfd_noexec ({sysctl}): case skipped");
+    }
+    assert_next_route_is_current_exe(&stdout);
+    assert_fell_back(&stdout, &stderr, "memfd_create failed: Permission denied");
 }
 
 /// Whether this process may make a mount namespace (root, or a user
