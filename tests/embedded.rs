@@ -728,7 +728,11 @@ fn memfd_noexec_2_falls_back() {
                 }
                 pid => {
                     let mut status = 0;
-                    while libc::waitpid(pid, &mut status, 0) == -1 {}
+                    while libc::waitpid(pid, &mut status, 0) == -1 {
+                        if *libc::__errno_location() != libc::EINTR {
+                            libc::_exit(125);
+                        }
+                    }
                     libc::_exit(if libc::WIFEXITED(status) {
                         libc::WEXITSTATUS(status)
                     } else {
