@@ -162,10 +162,16 @@ struct Outcome {
 fn run_all(opts: &Options) -> u8 {
     println!(
         "Spawning /bin/true {} times per variant from {} workers, each child in its own \
-         process group, while SIGTSTP hits the spawner's group every {} µs.\n",
+         process group, while SIGTSTP hits the spawner's group every {} µs.",
         opts.spawns,
         opts.workers,
         STORM_PERIOD.as_micros()
+    );
+    // The configuration double_spawn() uses: DOUBLE_SPAWN=embedded chooses
+    // the embedded stub, DOUBLE_SPAWN=0 turns double spawning off.
+    println!(
+        "double_spawn() route: {}\n",
+        double_spawn::DoubleSpawn::new().route()
     );
     println!(
         "{:<14} {:>7} {:>6} {:>10} {:>8}",
