@@ -49,7 +49,7 @@ mod bench {
     use criterion::Criterion;
 
     use crate::common::{
-        current_exe, embedded, median, note, overhead, rounds, std_once, tokio_once, us, variant,
+        current_exe, embedded, excess, median, note, rounds, std_once, tokio_once, us, variant,
         How, Summary, Variant, TRUE,
     };
 
@@ -178,9 +178,17 @@ mod bench {
                     .zip(f)
                     .map(|((d, ce), f)| format!("{:.2}", (ce - d) / f)),
             );
+            let over = |v: &str| {
+                excess(
+                    &format!("latency/{flavour}/{v}"),
+                    &format!("latency/{flavour}/direct"),
+                )
+            };
             s.row(
                 format!("{flavour}: (embedded - direct) / direct"),
-                d.zip(em).map(|(d, em)| format!("{:.3}", overhead(em, d))),
+                over("embedded")
+                    .zip(d)
+                    .map(|(o, d)| format!("{:.3}", o / d)),
             );
         }
         let spawn = |v: &str| m(&format!("latency/tokio/{v}.spawn"));
@@ -210,31 +218,39 @@ mod bench {
             ],
             us,
         );
+        // Overheads over direct: medians of differences within a round.
+        let over = |v: &str| excess(&format!("nextest_stub/{v}"), "nextest_stub/direct");
+        let (o_ce, o_em, o_n) = (over("current_exe"), over("embedded"), over("nextest"));
+        s.list(
+            "nextest group, overhead over direct",
+            &[
+                ("current_exe", o_ce),
+                ("embedded", o_em),
+                ("nextest stub", o_n),
+            ],
+            us,
+        );
         s.row(
-            "nextest stub overhead / current_exe's (overhead = time - direct)",
-            d.zip(ce)
-                .zip(n)
-                .map(|((d, ce), n)| format!("{:.1}", (n - d) / (ce - d))),
+            "nextest stub overhead / current_exe's",
+            o_n.zip(o_ce).map(|(n, ce)| format!("{:.1}", n / ce)),
         );
         s.row(
             "nextest stub overhead / embedded's",
-            d.zip(em)
-                .zip(n)
-                .map(|((d, em), n)| format!("{:.1}", (n - d) / (em - d))),
+            o_n.zip(o_em).map(|(n, em)| format!("{:.1}", n / em)),
         );
 
-        let (d, em) = (m("latency/std/direct"), m("latency/std/embedded"));
+        let d = m("latency/std/direct");
+        let o = excess("latency/std/embedded", "latency/std/direct");
         s.target(
             "(embedded - direct) / direct, std",
-            d.zip(em).map(|(d, em)| overhead(em, d)),
+            o.zip(d).map(|(o, d)| o / d),
             0.15,
             true,
         );
-        let (d, em, n) = (id("direct"), id("embedded"), id("nextest"));
         if n.is_some() {
             s.target(
                 "nextest stub overhead / embedded overhead",
-                d.zip(em).zip(n).map(|((d, em), n)| (n - d) / (em - d)),
+                o_n.zip(o_em).map(|(n, em)| n / em),
                 15.0,
                 false,
             );

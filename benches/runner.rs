@@ -72,7 +72,9 @@ fn main() {
 
 #[cfg(unix)]
 mod bench {
-    use crate::common::{cpu_time, embedded, median_of, overhead, storm, us, How, Summary, TRUE};
+    use crate::common::{
+        cpu_time, embedded, median_of, paired_excess, storm, us, How, Summary, TRUE,
+    };
     use crate::shape::{self, host_round, parse_host, routes, Params, Series, Spawner};
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
@@ -319,10 +321,27 @@ mod bench {
                 s.row(format!("spawn + wait, {label}"), Some(parts.join(", ")));
             }
         }
-        let growth = |route: &str| {
-            let over = |host| Some(lat(host, route)? - lat(host, "direct")?);
-            Some(over("large")? / over("small")?)
+        // Overheads over direct: medians of differences between spawns
+        // made side by side (see `paired_excess`).
+        let over = |host: &str, route: &str| {
+            Some(paired_excess(
+                all.get(&format!("{host}/latency/{route}"))?,
+                all.get(&format!("{host}/latency/direct"))?,
+            ))
         };
+        for (host, label) in &hosts {
+            let parts: Vec<String> = ["current_exe", "embedded", "nextest"]
+                .iter()
+                .filter_map(|r| Some(format!("{r} {}", us(over(host, r)?))))
+                .collect();
+            if !parts.is_empty() {
+                s.row(
+                    format!("overhead over direct, {label}"),
+                    Some(parts.join(", ")),
+                );
+            }
+        }
+        let growth = |route: &str| Some(over("large", route)? / over("small", route)?);
         s.row(
             "current_exe overhead, large host / small host",
             growth("current_exe").map(|g| format!("{g:.2}")),
@@ -354,10 +373,10 @@ mod bench {
             Some(parts.join(", ")),
         );
 
-        let (d, em) = (lat("small", "direct"), lat("small", "embedded"));
+        let (d, o_em) = (lat("small", "direct"), over("small", "embedded"));
         s.target(
             "(embedded - direct) / direct, spawn + wait of /bin/true",
-            d.zip(em).map(|(d, em)| overhead(em, d)),
+            o_em.zip(d).map(|(o, d)| o / d),
             0.15,
             true,
         );
@@ -368,10 +387,9 @@ mod bench {
             true,
         );
         if nextest.is_some() {
-            let n_ = lat("small", "nextest");
             s.target(
                 "nextest stub overhead / embedded overhead",
-                d.zip(em).zip(n_).map(|((d, em), nx)| (nx - d) / (em - d)),
+                over("small", "nextest").zip(o_em).map(|(n, em)| n / em),
                 15.0,
                 false,
             );

@@ -230,14 +230,28 @@ pub fn median_of(values: &[f64]) -> f64 {
     t.get(t.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// The median of `a[i] - b[i]`: what `a` costs over `b` from runs made side
+/// by side (the same round, one after the other), which load that changes
+/// from round to round disturbs less than a difference of medians. Falls
+/// back to the difference of medians when the series are not paired.
+pub fn paired_excess(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() == b.len() && !a.is_empty() {
+        let d: Vec<f64> = a.iter().zip(b).map(|(a, b)| a - b).collect();
+        median_of(&d)
+    } else {
+        median_of(a) - median_of(b)
+    }
+}
+
+/// `paired_excess` of the recorded series `a` over `b`, if both ran.
+pub fn excess(a: &str, b: &str) -> Option<f64> {
+    let times = TIMES.lock().unwrap();
+    Some(paired_excess(times.get(a)?, times.get(b)?))
+}
+
 /// A time in µs.
 pub fn us(t: f64) -> String {
     format!("{:.0} µs", t * 1e6)
-}
-
-/// The overhead of `via` over `direct`, in units of `direct`.
-pub fn overhead(via: f64, direct: f64) -> f64 {
-    (via - direct) / direct
 }
 
 /// CPU time used by this process and its waited-for children so far.
