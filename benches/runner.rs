@@ -173,10 +173,11 @@ mod bench {
         }
 
         let rt = shape::runtime();
-        let mut small_spawners = routes();
+        let small_routes = routes();
+        let mut others = Vec::new();
         let nextest = find_nextest();
         if let Some(nextest) = nextest {
-            small_spawners.push(Spawner {
+            others.push(Spawner {
                 name: "nextest",
                 how: How::Direct,
                 program: nextest,
@@ -205,7 +206,7 @@ mod bench {
             latency: 1,
             round: 0,
         };
-        host_round(&rt, small_spawners.clone(), warm);
+        host_round(&rt, small_routes.clone(), &others, warm);
         if let Some(exe) = &large {
             if let Err(e) = large_round(exe, warm) {
                 println!("runner: large host failed: {e}");
@@ -225,7 +226,7 @@ mod bench {
             }
             for is_large in hosts {
                 if !is_large {
-                    for (key, v) in host_round(&rt, small_spawners.clone(), p) {
+                    for (key, v) in host_round(&rt, small_routes.clone(), &others, p) {
                         all.entry(format!("small/{key}")).or_default().extend(v);
                     }
                     continue;
@@ -313,7 +314,7 @@ mod bench {
         let mut s = Summary::default();
         let lat = |host: &str, route: &str| m(&format!("{host}/latency/{route}"));
         for (host, label) in &hosts {
-            let parts: Vec<String> = ["direct", "current_exe", "embedded", "nextest"]
+            let parts: Vec<String> = ["direct", "current_exe", "embedded"]
                 .iter()
                 .filter_map(|r| Some(format!("{r} {}", us(lat(host, r)?))))
                 .collect();
@@ -330,7 +331,7 @@ mod bench {
             ))
         };
         for (host, label) in &hosts {
-            let parts: Vec<String> = ["current_exe", "embedded", "nextest"]
+            let parts: Vec<String> = ["current_exe", "embedded"]
                 .iter()
                 .filter_map(|r| Some(format!("{r} {}", us(over(host, r)?))))
                 .collect();
@@ -373,6 +374,23 @@ mod bench {
             Some(parts.join(", ")),
         );
 
+        // nextest's stub, from its own loop next to direct and embedded.
+        let others = |route: &str| {
+            Some(paired_excess(
+                all.get(&format!("small/others/{route}"))?,
+                all.get("small/others/direct")?,
+            ))
+        };
+        let parts: Vec<String> = ["embedded", "nextest"]
+            .iter()
+            .filter_map(|r| Some(format!("{r} {}", us(others(r)?))))
+            .collect();
+        if nextest.is_some() {
+            s.row(
+                "nextest loop (small host), overhead over direct",
+                Some(parts.join(", ")),
+            );
+        }
         let (d, o_em) = (lat("small", "direct"), over("small", "embedded"));
         s.target(
             "(embedded - direct) / direct, spawn + wait of /bin/true",
@@ -389,7 +407,9 @@ mod bench {
         if nextest.is_some() {
             s.target(
                 "nextest stub overhead / embedded overhead",
-                over("small", "nextest").zip(o_em).map(|(n, em)| n / em),
+                others("nextest")
+                    .zip(others("embedded"))
+                    .map(|(n, em)| n / em),
                 15.0,
                 false,
             );

@@ -11,7 +11,9 @@
 //!   in CPU time (`getrusage` of this process and of its waited-for
 //!   children, before and after);
 //! - *latency*: sequential spawn + wait of `/bin/true` with std, interleaved
-//!   spawn by spawn across the routes.
+//!   spawn by spawn across the routes (the same routes in both hosts);
+//!   nextest's stub, in the small host only, in a loop of its own next to
+//!   direct and the embedded stub.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -133,17 +135,41 @@ pub fn workload(rt: &tokio::runtime::Runtime, s: Spawner, n: usize, jobs: usize)
     (wall, (cpu_time() - cpu).as_secs_f64())
 }
 
-/// Runs one round of both measures in this host, for `spawners`.
-pub fn host_round(rt: &tokio::runtime::Runtime, mut spawners: Vec<Spawner>, p: Params) -> Series {
-    let k = spawners.len();
-    spawners.rotate_left(p.round % k);
+/// Runs one round of both measures in this host: the runner workload for
+/// `routes` and `others`, the latency of `routes` (the same in every host,
+/// so that hosts compare), and, if there are `others`, their latency next
+/// to direct and the embedded stub, keyed "others/<name>".
+pub fn host_round(
+    rt: &tokio::runtime::Runtime,
+    mut routes: Vec<Spawner>,
+    others: &[Spawner],
+    p: Params,
+) -> Series {
+    let k = routes.len();
+    routes.rotate_left(p.round % k);
     let mut series = Series::new();
-    let mut push = |key: String, v: f64| series.entry(key).or_default().push(v);
-    for &s in &spawners {
+    for &s in routes.iter().chain(others) {
         let (wall, cpu) = workload(rt, s, p.n, p.jobs);
+        let mut push = |key: String, v: f64| series.entry(key).or_default().push(v);
         push(format!("runner/{}/wall", s.name), wall);
         push(format!("runner/{}/cpu", s.name), cpu);
     }
+    latency(&routes, "latency", p.latency, &mut series);
+    if !others.is_empty() {
+        let mut with: Vec<Spawner> = routes
+            .iter()
+            .filter(|s| s.name != "current_exe")
+            .copied()
+            .collect();
+        with.extend_from_slice(others);
+        latency(&with, "others", p.latency, &mut series);
+    }
+    series
+}
+
+/// `spawns` sequential spawn + wait of each of `spawners`, interleaved
+/// spawn by spawn; seconds each, keyed "<prefix>/<name>".
+fn latency(spawners: &[Spawner], prefix: &str, spawns: usize, series: &mut Series) {
     let mut cmds: Vec<Command> = spawners
         .iter()
         .map(|s| {
@@ -152,14 +178,17 @@ pub fn host_round(rt: &tokio::runtime::Runtime, mut spawners: Vec<Spawner>, p: P
             cmd
         })
         .collect();
-    for _ in 0..p.latency {
+    for _ in 0..spawns {
         for (s, cmd) in spawners.iter().zip(&mut cmds) {
             let start = Instant::now();
             std_once(cmd, s.how);
-            push(format!("latency/{}", s.name), start.elapsed().as_secs_f64());
+            let t = start.elapsed().as_secs_f64();
+            series
+                .entry(format!("{prefix}/{}", s.name))
+                .or_default()
+                .push(t);
         }
     }
-    series
 }
 
 /// Host mode: `HOST_ARG fingerprint n jobs latency round`; prints the
@@ -182,7 +211,7 @@ pub fn host_main(args: &[String], describe: &str) -> ! {
     };
     let rt = runtime();
     println!("R describe {describe}");
-    for (key, values) in host_round(&rt, routes(), p) {
+    for (key, values) in host_round(&rt, routes(), &[], p) {
         let values: Vec<String> = values.iter().map(f64::to_string).collect();
         println!("R {key} {}", values.join(" "));
     }
