@@ -40,9 +40,10 @@
 //!
 //! Rounds (5; `RUNNER_BENCH_ROUNDS`) interleave everything: each round runs
 //! every route in both hosts (alternating which host goes first, rotating
-//! the routes), then a sequential spawn + wait latency in both hosts (100
-//! spawns per route; `RUNNER_BENCH_LATENCY`), then the throughput storm of
-//! 2,000 spawns with 16 in flight. The table and the issue-9 targets use
+//! the routes), then in each host a sequential spawn + wait latency of each
+//! route side by side with direct spawns (100 pairs per route;
+//! `RUNNER_BENCH_LATENCY`), then the throughput storm of 2,000 spawns with
+//! 16 in flight. The table and the issue-9 targets use
 //! medians over the rounds, after one untimed warm-up round. Without
 //! `--bench` on the command line (as `cargo test --benches` runs it) it
 //! makes one small round as a smoke test.
@@ -312,26 +313,28 @@ mod bench {
         }
 
         let mut s = Summary::default();
-        let lat = |host: &str, route: &str| m(&format!("{host}/latency/{route}"));
+        // Latency: each route was timed side by side with direct spawns
+        // (see `latency_pair`); overheads are medians of the differences
+        // (see `paired_excess`).
+        let lat = |host: &str, route: &str| match route {
+            "direct" => m(&format!("{host}/pair/current_exe/direct")),
+            _ => m(&format!("{host}/pair/{route}/route")),
+        };
+        let over = |host: &str, route: &str| {
+            Some(paired_excess(
+                all.get(&format!("{host}/pair/{route}/route"))?,
+                all.get(&format!("{host}/pair/{route}/direct"))?,
+            ))
+        };
         for (host, label) in &hosts {
-            let parts: Vec<String> = ["direct", "current_exe", "embedded"]
+            let parts: Vec<String> = ["direct", "current_exe", "embedded", "nextest"]
                 .iter()
                 .filter_map(|r| Some(format!("{r} {}", us(lat(host, r)?))))
                 .collect();
             if !parts.is_empty() {
                 s.row(format!("spawn + wait, {label}"), Some(parts.join(", ")));
             }
-        }
-        // Overheads over direct: medians of differences between spawns
-        // made side by side (see `paired_excess`).
-        let over = |host: &str, route: &str| {
-            Some(paired_excess(
-                all.get(&format!("{host}/latency/{route}"))?,
-                all.get(&format!("{host}/latency/direct"))?,
-            ))
-        };
-        for (host, label) in &hosts {
-            let parts: Vec<String> = ["current_exe", "embedded"]
+            let parts: Vec<String> = ["current_exe", "embedded", "nextest"]
                 .iter()
                 .filter_map(|r| Some(format!("{r} {}", us(over(host, r)?))))
                 .collect();
@@ -374,24 +377,8 @@ mod bench {
             Some(parts.join(", ")),
         );
 
-        // nextest's stub, from its own loop next to direct and embedded.
-        let others = |route: &str| {
-            Some(paired_excess(
-                all.get(&format!("small/others/{route}"))?,
-                all.get("small/others/direct")?,
-            ))
-        };
-        let parts: Vec<String> = ["embedded", "nextest"]
-            .iter()
-            .filter_map(|r| Some(format!("{r} {}", us(others(r)?))))
-            .collect();
-        if nextest.is_some() {
-            s.row(
-                "nextest loop (small host), overhead over direct",
-                Some(parts.join(", ")),
-            );
-        }
-        let (d, o_em) = (lat("small", "direct"), over("small", "embedded"));
+        let d = m("small/pair/embedded/direct");
+        let o_em = over("small", "embedded");
         s.target(
             "(embedded - direct) / direct, spawn + wait of /bin/true",
             o_em.zip(d).map(|(o, d)| o / d),
@@ -407,9 +394,7 @@ mod bench {
         if nextest.is_some() {
             s.target(
                 "nextest stub overhead / embedded overhead",
-                others("nextest")
-                    .zip(others("embedded"))
-                    .map(|(n, em)| n / em),
+                over("small", "nextest").zip(o_em).map(|(n, em)| n / em),
                 15.0,
                 false,
             );
@@ -421,7 +406,7 @@ mod bench {
             true,
         );
         s.print(&format!(
-            "runner (latency: {latency} spawns a route a round; storm: {storm_spawns} spawns)"
+            "runner (latency: {latency} pairs with direct a route a round; storm: {storm_spawns} spawns)"
         ));
     }
 }

@@ -10,10 +10,9 @@
 //!   `-j` jobs in flight on a multi-thread runtime), timed in wall time and
 //!   in CPU time (`getrusage` of this process and of its waited-for
 //!   children, before and after);
-//! - *latency*: sequential spawn + wait of `/bin/true` with std, interleaved
-//!   spawn by spawn across the routes (the same routes in both hosts);
-//!   nextest's stub, in the small host only, in a loop of its own next to
-//!   direct and the embedded stub.
+//! - *latency*: sequential spawn + wait of `/bin/true` with std, each route
+//!   paired with a direct spawn (see `latency_pair`); nextest's stub too, in
+//!   the small host only.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -136,9 +135,8 @@ pub fn workload(rt: &tokio::runtime::Runtime, s: Spawner, n: usize, jobs: usize)
 }
 
 /// Runs one round of both measures in this host: the runner workload for
-/// `routes` and `others`, the latency of `routes` (the same in every host,
-/// so that hosts compare), and, if there are `others`, their latency next
-/// to direct and the embedded stub, keyed "others/<name>".
+/// `routes` and `others` (spawners only the small host has), then the
+/// latency of each against direct.
 pub fn host_round(
     rt: &tokio::runtime::Runtime,
     mut routes: Vec<Spawner>,
@@ -154,41 +152,53 @@ pub fn host_round(
         push(format!("runner/{}/wall", s.name), wall);
         push(format!("runner/{}/cpu", s.name), cpu);
     }
-    latency(&routes, "latency", p.latency, &mut series);
-    if !others.is_empty() {
-        let mut with: Vec<Spawner> = routes
-            .iter()
-            .filter(|s| s.name != "current_exe")
-            .copied()
-            .collect();
-        with.extend_from_slice(others);
-        latency(&with, "others", p.latency, &mut series);
+    let direct = routes
+        .iter()
+        .find(|s| matches!(s.how, How::Direct) && s.name == "direct")
+        .copied()
+        .expect("a direct route");
+    for &s in routes.iter().chain(others).filter(|s| s.name != "direct") {
+        latency_pair(direct, s, p.latency, &mut series);
     }
     series
 }
 
-/// `spawns` sequential spawn + wait of each of `spawners`, interleaved
-/// spawn by spawn; seconds each, keyed "<prefix>/<name>".
-fn latency(spawners: &[Spawner], prefix: &str, spawns: usize, series: &mut Series) {
-    let mut cmds: Vec<Command> = spawners
-        .iter()
-        .map(|s| {
-            let mut cmd = Command::new(s.program);
-            cmd.args(s.args);
-            cmd
-        })
-        .collect();
-    for _ in 0..spawns {
-        for (s, cmd) in spawners.iter().zip(&mut cmds) {
+/// `spawns` sequential spawn + wait of `direct` and of `s`, side by side,
+/// the order alternating, so that each of `s`'s times has a direct one
+/// taken under the same conditions and after the same neighbour. (Timing
+/// all routes in one loop would put each route always after the same
+/// other one: the embedded stub's spawn after the current executable's,
+/// whose cost, and aftermath, grows with the host.) Seconds each, keyed
+/// "pair/<name>/direct" and "pair/<name>/route".
+fn latency_pair(direct: Spawner, s: Spawner, spawns: usize, series: &mut Series) {
+    let command = |s: Spawner| {
+        let mut cmd = Command::new(s.program);
+        cmd.args(s.args);
+        cmd
+    };
+    let (mut d_cmd, mut s_cmd) = (command(direct), command(s));
+    let (mut d_times, mut s_times) = (Vec::new(), Vec::new());
+    for i in 0..spawns {
+        for second in [false, true] {
+            let (cmd, how, times) = if second == (i % 2 == 0) {
+                (&mut s_cmd, s.how, &mut s_times)
+            } else {
+                (&mut d_cmd, direct.how, &mut d_times)
+            };
             let start = Instant::now();
-            std_once(cmd, s.how);
-            let t = start.elapsed().as_secs_f64();
-            series
-                .entry(format!("{prefix}/{}", s.name))
-                .or_default()
-                .push(t);
+            std_once(cmd, how);
+            times.push(start.elapsed().as_secs_f64());
         }
     }
+    let name = s.name;
+    series
+        .entry(format!("pair/{name}/direct"))
+        .or_default()
+        .extend(d_times);
+    series
+        .entry(format!("pair/{name}/route"))
+        .or_default()
+        .extend(s_times);
 }
 
 /// Host mode: `HOST_ARG fingerprint n jobs latency round`; prints the
