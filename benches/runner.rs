@@ -316,10 +316,7 @@ mod bench {
         // Latency: each route was timed side by side with direct spawns
         // (see `latency_pair`); overheads are medians of the differences
         // (see `paired_excess`).
-        let lat = |host: &str, route: &str| match route {
-            "direct" => m(&format!("{host}/pair/current_exe/direct")),
-            _ => m(&format!("{host}/pair/{route}/route")),
-        };
+        let lat = |host: &str, route: &str| m(&format!("{host}/pair/{route}/route"));
         let over = |host: &str, route: &str| {
             Some(paired_excess(
                 all.get(&format!("{host}/pair/{route}/route"))?,
@@ -327,9 +324,12 @@ mod bench {
             ))
         };
         for (host, label) in &hosts {
-            let parts: Vec<String> = ["direct", "current_exe", "embedded", "nextest"]
+            let parts: Vec<String> = ["current_exe", "embedded", "nextest"]
                 .iter()
-                .filter_map(|r| Some(format!("{r} {}", us(lat(host, r)?))))
+                .filter_map(|r| {
+                    let direct = m(&format!("{host}/pair/{r}/direct"))?;
+                    Some(format!("{r} {} (direct {})", us(lat(host, r)?), us(direct)))
+                })
                 .collect();
             if !parts.is_empty() {
                 s.row(format!("spawn + wait, {label}"), Some(parts.join(", ")));

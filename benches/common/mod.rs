@@ -351,7 +351,7 @@ impl Summary {
         let verdict = if met { "met" } else { "MISSED" };
         self.rows.push((
             format!("target {what}"),
-            format!("{:.2} ({op} {limit}: {verdict})", value.unwrap_or(f64::NAN)),
+            format!("{:.3} ({op} {limit}: {verdict})", value.unwrap_or(f64::NAN)),
         ));
     }
 
