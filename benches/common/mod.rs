@@ -4,7 +4,8 @@
 //! Shared machines are noisy: the load changes within seconds, so times of
 //! benchmarks run one after the other are not comparable. Each benchmark
 //! therefore runs *rounds*: one run of every variant it compares, in an
-//! order that rotates from round to round. Criterion reports the time of a
+//! order that rotates from round to round and is reversed every other
+//! round. Criterion reports the time of a
 //! round; after its report the bench prints each variant's median over the
 //! rounds and the ratios between them, all from this run.
 //!
@@ -178,7 +179,11 @@ pub fn rounds<T>(
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 for j in 0..k {
-                    let i = (round + j) % k;
+                    // Rotated, and reversed every other round, so that no
+                    // variant always runs right after the same other one
+                    // (a costly spawn can slow the next).
+                    let j = if round % 2 == 0 { j } else { k - 1 - j };
+                    let i = (round / 2 + j) % k;
                     for _ in 0..variants[i].per_round {
                         let start = Instant::now();
                         (variants[i].run)();
