@@ -40,7 +40,10 @@
 //! ```
 //!
 //! The exit code is 0 when every job exited with 0, else 1 (2 for bad
-//! arguments, 128 + the signal number when a signal ended the run).
+//! arguments, 128 + the signal number when a signal ended the run). When
+//! Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) ends the run, the report shows the
+//! jobs that had finished, with their output, and the others as
+//! interrupted.
 
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
@@ -61,7 +64,7 @@ mod unix {
     use std::os::unix::process::ExitStatusExt;
     use std::path::PathBuf;
     use std::process::{ExitCode, ExitStatus, Stdio};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use double_spawn::job_control::{JobControl, JobSignal, Signals};
@@ -71,10 +74,29 @@ mod unix {
     use nix::unistd::{pipe2, Pid};
     use tokio::io::AsyncReadExt;
     use tokio::net::unix::pipe;
-    use tokio::sync::Semaphore;
+    use tokio::sync::{oneshot, Semaphore};
 
     /// How long to wait for output after a job's process group was killed.
     const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+    const USAGE: &str = "usage: runner [--parallel N] [--timeout-ms MS] [--dir DIR] SCRIPT...";
+
+    const HELP: &str = "\
+Runs each SCRIPT with `sh -c`, N at a time, each job in a process group of
+its own, and prints a report: one line per job and its combined output.
+
+options:
+  --parallel N      jobs in flight (default 4)
+  --timeout-ms MS   kill a job (and its process group) after MS ms of
+                    running time; time stopped by Ctrl-Z does not count
+                    (default 60000)
+  --dir DIR         run the jobs in DIR
+  -h, --help        print this help
+
+Ctrl-Z stops the jobs and the runner, `fg` continues them; Ctrl-C kills the
+jobs and reports those that had finished. Exit code: 0 when every job exited
+with 0, 1 otherwise, 2 for bad arguments, 128 + N when signal N ended the
+run.";
 
     struct Options {
         parallel: usize,
@@ -85,25 +107,34 @@ mod unix {
 
     pub fn main() -> ExitCode {
         let options = match parse_args() {
-            Ok(options) => options,
+            Ok(Some(options)) => options,
+            Ok(None) => {
+                println!("{USAGE}\n\n{HELP}");
+                return ExitCode::SUCCESS;
+            }
             Err(msg) => {
                 eprintln!("runner: {msg}");
-                eprintln!("usage: runner [--parallel N] [--timeout-ms MS] [--dir DIR] SCRIPT...");
+                eprintln!("{USAGE}");
+                eprintln!("(runner --help for more)");
                 return ExitCode::from(2);
             }
         };
         let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-        match rt.block_on(run(options)) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
+        let code = match rt.block_on(run(options)) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("runner: {e}");
-                ExitCode::FAILURE
+                1
             }
-        }
+        };
+        // Jobs still running after an interruption were killed; do not
+        // wait for their tasks.
+        rt.shutdown_background();
+        ExitCode::from(code)
     }
 
-    fn parse_args() -> Result<Options, String> {
+    /// The options, or `None` for `--help`.
+    fn parse_args() -> Result<Option<Options>, String> {
         let mut options = Options {
             parallel: 4,
             timeout: Duration::from_secs(60),
@@ -128,6 +159,7 @@ mod unix {
                     options.timeout = Duration::from_millis(ms);
                 }
                 "--dir" => options.dir = Some(value("--dir")?.into()),
+                "-h" | "--help" => return Ok(None),
                 "--" => options.scripts.extend(args.by_ref()),
                 _ if arg.starts_with("--") => return Err(format!("unknown option {arg}")),
                 _ => options.scripts.push(arg),
@@ -136,7 +168,16 @@ mod unix {
         if options.scripts.is_empty() {
             return Err("no jobs".into());
         }
-        Ok(options)
+        if let Some(dir) = &options.dir {
+            // Checked here, so that the error names the directory rather
+            // than every job failing to spawn with a bare "No such file".
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(format!("--dir {}: not a directory", dir.display())),
+                Err(e) => return Err(format!("--dir {}: {e}", dir.display())),
+            }
+        }
+        Ok(Some(options))
     }
 
     /// A job's command, configured and not yet spawned, and the read end of
@@ -183,35 +224,60 @@ mod unix {
         output: Vec<u8>,
     }
 
-    async fn run(options: Options) -> io::Result<bool> {
+    /// Runs every job; returns the exit code.
+    async fn run(options: Options) -> io::Result<u8> {
         let jc = JobControl::new();
         // Listen before the first spawn, so no Ctrl-Z is lost in between.
-        listen(Signals::new()?, jc.clone());
+        let ended = listen(Signals::new()?, jc.clone());
         let planned = (options.scripts.iter().enumerate())
             .map(|(index, script)| plan(index, script, options.dir.as_ref()))
             .collect::<io::Result<Vec<Planned>>>()?;
+        // Each job's report, filled in as it finishes. An interruption
+        // takes the vector, so that jobs ending after it (killed by it) are
+        // not reported as finished.
+        let finished: Arc<Mutex<Vec<Option<Report>>>> =
+            Arc::new(Mutex::new(planned.iter().map(|_| None).collect()));
         let permits = Arc::new(Semaphore::new(options.parallel));
         let tasks: Vec<_> = planned
             .into_iter()
             .map(|job| {
                 let jc = jc.clone();
                 let permits = Arc::clone(&permits);
+                let finished = Arc::clone(&finished);
                 tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("open semaphore");
-                    run_job(job, &jc, options.timeout).await
+                    let report = run_job(job, &jc, options.timeout).await;
+                    let mut finished = finished.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(slot) = finished.get_mut(report.index) {
+                        *slot = Some(report);
+                    }
                 })
             })
             .collect();
-        let mut reports = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            reports.push(task.await.expect("job task"));
+        let all_done = async {
+            for task in tasks {
+                task.await.expect("job task");
+            }
+        };
+        let interrupted = tokio::select! {
+            () = all_done => None,
+            Ok(sig) = ended => Some(sig),
+        };
+        let reports = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(sig) = interrupted {
+            jc.kill_all();
+            print_reports(&reports)?;
+            eprintln!("runner: interrupted by {:?}", sig.signal());
+            return Ok(u8::try_from(sig.exit_code()).unwrap_or(u8::MAX));
         }
-        print_reports(&reports)
+        Ok(if print_reports(&reports)? { 0 } else { 1 })
     }
 
     /// Ctrl-Z suspends the jobs and the runner; Ctrl-C, SIGTERM, SIGHUP and
-    /// SIGQUIT kill the jobs and end the runner with 128 + the signal number.
-    fn listen(mut signals: Signals, jc: JobControl) {
+    /// SIGQUIT end the run: the returned receiver gets the signal, and the
+    /// runner then kills the jobs, reports and exits with 128 + its number.
+    fn listen(mut signals: Signals, jc: JobControl) -> oneshot::Receiver<JobSignal> {
+        let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let sig = loop {
                 match signals.recv().await {
@@ -226,9 +292,9 @@ mod unix {
                     sig => break sig,
                 }
             };
-            jc.kill_all();
-            std::process::exit(sig.exit_code());
+            let _ = tx.send(sig);
         });
+        rx
     }
 
     /// Step 2, in the job's own task: convert, spawn, read, time out.
@@ -304,11 +370,17 @@ mod unix {
         Ok(bytes)
     }
 
-    /// Prints the report; true when every job exited with 0.
-    fn print_reports(reports: &[Report]) -> io::Result<bool> {
-        let (mut ok, mut failed, mut timed_out) = (0, 0, 0);
+    /// Prints the report, `None` for a job that had not finished; true
+    /// when every job exited with 0.
+    fn print_reports(reports: &[Option<Report>]) -> io::Result<bool> {
+        let (mut ok, mut failed, mut timed_out, mut interrupted) = (0, 0, 0, 0);
         let mut out = io::stdout().lock();
-        for report in reports {
+        for (index, report) in reports.iter().enumerate() {
+            let Some(report) = report else {
+                interrupted += 1;
+                writeln!(out, "job {index}: interrupted")?;
+                continue;
+            };
             let what = match &report.outcome {
                 Outcome::Exited(status) if status.success() => {
                     ok += 1;
@@ -337,10 +409,15 @@ mod unix {
                 writeln!(out, "  | {line}")?;
             }
         }
-        writeln!(
+        write!(
             out,
             "runner: {ok} ok, {failed} failed, {timed_out} timed out"
         )?;
+        if interrupted > 0 {
+            write!(out, ", {interrupted} interrupted")?;
+        }
+        writeln!(out)?;
+        out.flush()?;
         Ok(ok == reports.len())
     }
 }

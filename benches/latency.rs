@@ -1,0 +1,275 @@
+//! How long one spawn + wait of `/bin/true` takes, by route.
+//!
+//! `cargo bench --bench latency` compares, in interleaved rounds (see
+//! `common`):
+//!
+//! - `latency/std` and `latency/tokio`: a direct spawn, the
+//!   current-executable stub (`DoubleSpawn::enabled()`), the embedded stub
+//!   (`DoubleSpawn::enabled().stub(Stub::Embedded)`, skipped with
+//!   "embedded: unavailable (<route>)" where that route is not taken), and
+//!   the *floor*: this very binary started with nothing to do but exit, the
+//!   least that one more `exec` of the current executable can cost. With
+//!   tokio it also records the time a worker spends inside `spawn()`.
+//! - `nextest_stub`: nextest's own stub, `cargo-nextest __double-spawn --
+//!   /bin/true ''` (a subcommand of the runner's binary, started after its
+//!   runtime and argument parsing), against ours; skipped when
+//!   `cargo-nextest` is not on `PATH`.
+//!
+//! After criterion's report it prints the medians, the ratios and the
+//! issue-9 targets this bench measures: (embedded − direct) / direct
+//! <= 0.15, and nextest's stub overhead / the embedded stub's >= 15.
+//!
+//! Started with `--double-spawn-floor`, the binary is the floor program.
+
+#[cfg(unix)]
+mod common;
+
+#[cfg(unix)]
+fn main() {
+    // First in main: started as the stub on a C library without the
+    // constructor stub (musl), this becomes the target.
+    double_spawn::init();
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(bench::FLOOR_ARG)) {
+        return;
+    }
+    bench::main();
+}
+
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("the spawn benchmarks need a Unix system");
+}
+
+#[cfg(unix)]
+mod bench {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use criterion::Criterion;
+
+    use crate::common::{
+        current_exe, embedded, excess, median, note, rounds, std_once, tokio_once, us, variant,
+        How, Summary, Variant, TRUE,
+    };
+
+    /// The argument that makes this binary the floor program.
+    pub(crate) const FLOOR_ARG: &str = "--double-spawn-floor";
+
+    /// This binary as the floor program, from the path the stub uses.
+    fn floor() -> Command {
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg(FLOOR_ARG);
+        cmd
+    }
+
+    /// The routes every group compares: name and how.
+    fn routes() -> Vec<(&'static str, How)> {
+        let mut routes = vec![("direct", How::Direct), ("current_exe", current_exe())];
+        if let Some(how) = embedded() {
+            routes.push(("embedded", how));
+        }
+        routes
+    }
+
+    fn latency_std(c: &mut Criterion) {
+        let mut cmds: Vec<(&'static str, How, Command)> = routes()
+            .into_iter()
+            .map(|(name, how)| (name, how, Command::new(TRUE)))
+            .collect();
+        let mut bare = floor();
+        let mut variants: Vec<Variant<'_>> = cmds
+            .iter_mut()
+            .map(|(name, how, cmd)| {
+                let how = *how;
+                variant(name, move || std_once(cmd, how))
+            })
+            .collect();
+        variants.push(variant("floor", || std_once(&mut bare, How::Direct)));
+        rounds(c, "latency/std", Duration::from_secs(4), || (), variants);
+    }
+
+    fn latency_tokio(c: &mut Criterion) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let rt = &rt;
+        let mut cmds: Vec<(&'static str, How, tokio::process::Command)> = routes()
+            .into_iter()
+            .map(|(name, how)| (name, how, tokio::process::Command::new(TRUE)))
+            .collect();
+        let mut bare = tokio::process::Command::from(floor());
+        let mut variants: Vec<Variant<'_>> = cmds
+            .iter_mut()
+            .map(|(name, how, cmd)| {
+                let (name, how) = (*name, *how);
+                variant(name, move || {
+                    let blocked = rt.block_on(tokio_once(cmd, how));
+                    note(
+                        &format!("latency/tokio/{name}.spawn"),
+                        blocked.as_secs_f64(),
+                    );
+                })
+            })
+            .collect();
+        variants.push(variant("floor", move || {
+            rt.block_on(tokio_once(&mut bare, How::Direct));
+        }));
+        rounds(c, "latency/tokio", Duration::from_secs(4), || (), variants);
+    }
+
+    /// `cargo-nextest` on `PATH`, if any.
+    fn find_nextest() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("cargo-nextest"))
+            .find(|p| p.is_file())
+    }
+
+    fn nextest_stub(c: &mut Criterion) {
+        let Some(nextest) = find_nextest() else {
+            println!("nextest_stub: cargo-nextest is not on PATH; group skipped");
+            return;
+        };
+        // nextest's stub takes the program, then its arguments as one
+        // shell-quoted string: '' is "no arguments".
+        let mut theirs = Command::new(nextest);
+        theirs.args(["__double-spawn", "--", TRUE, ""]);
+        let mut cmds: Vec<(&'static str, How, Command)> = routes()
+            .into_iter()
+            .map(|(name, how)| (name, how, Command::new(TRUE)))
+            .collect();
+        let mut variants: Vec<Variant<'_>> = cmds
+            .iter_mut()
+            .map(|(name, how, cmd)| {
+                let how = *how;
+                variant(name, move || std_once(cmd, how))
+            })
+            .collect();
+        variants.push(variant("nextest", || std_once(&mut theirs, How::Direct)));
+        rounds(c, "nextest_stub", Duration::from_secs(4), || (), variants);
+    }
+
+    /// Prints each variant's median, the ratios and the targets.
+    fn summary() {
+        let m = median;
+        let mut s = Summary::default();
+        for flavour in ["std", "tokio"] {
+            let id = |v: &str| m(&format!("latency/{flavour}/{v}"));
+            let (d, ce, em, f) = (id("direct"), id("current_exe"), id("embedded"), id("floor"));
+            s.list(
+                flavour,
+                &[
+                    ("direct", d),
+                    ("current_exe", ce),
+                    ("embedded", em),
+                    ("floor", f),
+                ],
+                us,
+            );
+            s.row(
+                format!("{flavour}: current_exe / direct"),
+                d.zip(ce).map(|(d, ce)| format!("{:.2}", ce / d)),
+            );
+            s.row(
+                format!("{flavour}: (current_exe - direct) / floor"),
+                d.zip(ce)
+                    .zip(f)
+                    .map(|((d, ce), f)| format!("{:.2}", (ce - d) / f)),
+            );
+            let over = |v: &str| {
+                excess(
+                    &format!("latency/{flavour}/{v}"),
+                    &format!("latency/{flavour}/direct"),
+                )
+            };
+            s.row(
+                format!("{flavour}: (embedded - direct) / direct"),
+                over("embedded")
+                    .zip(d)
+                    .map(|(o, d)| format!("{:.3}", o / d)),
+            );
+        }
+        let spawn = |v: &str| m(&format!("latency/tokio/{v}.spawn"));
+        s.list(
+            "tokio, time inside spawn()",
+            &[
+                ("direct", spawn("direct")),
+                ("current_exe", spawn("current_exe")),
+                ("embedded", spawn("embedded")),
+            ],
+            us,
+        );
+        let id = |v: &str| m(&format!("nextest_stub/{v}"));
+        let (d, ce, em, n) = (
+            id("direct"),
+            id("current_exe"),
+            id("embedded"),
+            id("nextest"),
+        );
+        s.list(
+            "nextest group",
+            &[
+                ("direct", d),
+                ("current_exe", ce),
+                ("embedded", em),
+                ("nextest stub", n),
+            ],
+            us,
+        );
+        // Overheads over direct: medians of differences within a round.
+        let over = |v: &str| excess(&format!("nextest_stub/{v}"), "nextest_stub/direct");
+        let (o_ce, o_em, o_n) = (over("current_exe"), over("embedded"), over("nextest"));
+        s.list(
+            "nextest group, overhead over direct",
+            &[
+                ("current_exe", o_ce),
+                ("embedded", o_em),
+                ("nextest stub", o_n),
+            ],
+            us,
+        );
+        s.row(
+            "nextest stub overhead / current_exe's",
+            o_n.zip(o_ce).map(|(n, ce)| format!("{:.1}", n / ce)),
+        );
+        s.row(
+            "nextest stub overhead / embedded's",
+            o_n.zip(o_em).map(|(n, em)| format!("{:.1}", n / em)),
+        );
+
+        let d = m("latency/std/direct");
+        let o = excess("latency/std/embedded", "latency/std/direct");
+        s.target(
+            "(embedded - direct) / direct, std",
+            o.zip(d).map(|(o, d)| o / d),
+            0.15,
+            true,
+        );
+        if n.is_some() {
+            s.target(
+                "nextest stub overhead / embedded overhead",
+                o_n.zip(o_em).map(|(n, em)| n / em),
+                15.0,
+                false,
+            );
+        }
+        s.print(&format!(
+            "latency (bench binary {:.1} MB)",
+            crate::common::exe_size_mb()
+        ));
+    }
+
+    criterion::criterion_group! {
+        name = groups;
+        config = Criterion::default().without_plots().nresamples(10_000);
+        targets = latency_std, latency_tokio, nextest_stub
+    }
+
+    pub(crate) fn main() {
+        groups();
+        Criterion::default().configure_from_args().final_summary();
+        summary();
+    }
+}
