@@ -67,44 +67,50 @@ fn keep_constructor_linked() {
 /// `/proc/self/exe` names), rather than from a shared library that another
 /// program loaded (a Python extension, a plugin).
 ///
-/// The kernel hands every process the program headers of its main
-/// executable (`AT_PHDR`); this function's own address lies in one of that
-/// executable's loadable segments exactly when the crate was linked into it.
+/// The C library's list of loaded objects starts with the main executable
+/// (`dl_iterate_phdr` reports it first, with its load bias); this function's
+/// own address lies in one of that executable's loadable segments exactly
+/// when the crate was linked into it. The bias comes from the C library
+/// rather than from the kernel's `AT_PHDR`, because static-pie executables
+/// (musl's default) carry no `PT_PHDR` entry to compute it from.
 fn in_main_executable() -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        #[cfg(target_pointer_width = "64")]
-        type Phdr = libc::Elf64_Phdr;
-        #[cfg(target_pointer_width = "32")]
-        type Phdr = libc::Elf32_Phdr;
-        // SAFETY: getauxval only reads the auxiliary vector. AT_PHDR and
-        // AT_PHNUM describe the main executable's program headers, which the
-        // kernel mapped and which stay mapped for the life of the process.
-        let headers: &[Phdr] = unsafe {
-            let phdr = libc::getauxval(libc::AT_PHDR) as *const Phdr;
-            let phnum = libc::getauxval(libc::AT_PHNUM) as usize;
-            if phdr.is_null() || phnum == 0 {
-                return false;
+        /// Stops at the first object (the main executable) and records
+        /// whether `data`'s address lies in one of its loadable segments.
+        unsafe extern "C" fn first_object(
+            info: *mut libc::dl_phdr_info,
+            _size: libc::size_t,
+            data: *mut libc::c_void,
+        ) -> libc::c_int {
+            // SAFETY: the C library passes a valid `dl_phdr_info` whose
+            // program headers stay mapped during the call; `data` is the
+            // `(usize, bool)` that `in_main_executable` passed.
+            unsafe {
+                let info = &*info;
+                let (here, found) = &mut *data.cast::<(usize, bool)>();
+                let headers =
+                    std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+                *found = headers
+                    .iter()
+                    .filter(|h| h.p_type == libc::PT_LOAD)
+                    .any(|h| {
+                        let start = (info.dlpi_addr as usize).wrapping_add(h.p_vaddr as usize);
+                        *here >= start && *here - start < h.p_memsz as usize
+                    });
             }
-            std::slice::from_raw_parts(phdr, phnum)
-        };
-        // The load bias: where the headers are minus where they say they
-        // are. Without a PT_PHDR entry the executable is not
-        // position-independent and the bias is zero.
-        let bias = headers
-            .iter()
-            .find(|h| h.p_type == libc::PT_PHDR)
-            .map_or(0, |h| {
-                (headers.as_ptr() as usize).wrapping_sub(h.p_vaddr as usize)
-            });
-        let here = in_main_executable as *const () as usize;
-        headers
-            .iter()
-            .filter(|h| h.p_type == libc::PT_LOAD)
-            .any(|h| {
-                let start = bias.wrapping_add(h.p_vaddr as usize);
-                here >= start && here - start < h.p_memsz as usize
-            })
+            1 // the main executable is all we need
+        }
+        let mut probe = (in_main_executable as *const () as usize, false);
+        // SAFETY: the callback only reads what the C library hands it and
+        // writes to `probe`, which outlives the call; it allocates nothing.
+        unsafe {
+            libc::dl_iterate_phdr(
+                Some(first_object),
+                (&mut probe as *mut (usize, bool)).cast(),
+            );
+        }
+        probe.1
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
