@@ -576,6 +576,9 @@ fn case_replaced_fd() {
     let script = dir.0.join("impostor");
     std::fs::write(&script, "#!/bin/sh\necho impostor\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A stub-form command built now names the stub by this descriptor.
+    let mut stale = embedded().std_command("/bin/echo");
+    stale.arg("stale");
     let file = std::fs::File::open(&script).unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
     // SAFETY: dup2 onto the loader's descriptor is exactly the misuse under
@@ -591,6 +594,13 @@ fn case_replaced_fd() {
     println!("output={}", String::from_utf8_lossy(&out.stdout).trim());
     println!("route={}", embedded().route());
     println!("old={fd}");
+    // The stale stub-form command is refused, never run.
+    let stale = stale
+        .double_spawn_with(embedded())
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .map_err(|err| err.kind());
+    println!("stale={stale:?}");
 }
 
 #[test]
@@ -607,6 +617,7 @@ fn a_replaced_descriptor_is_never_executed() {
         format!("stub: embedded (/proc/self/fd/{})", value(&stdout, "old")),
         "a new memfd at another number"
     );
+    assert_eq!(value(&stdout, "stale"), "Err(InvalidInput)", "{stdout}");
     assert!(warnings(&stderr).is_empty(), "{stderr}");
 }
 

@@ -228,6 +228,28 @@ fn is_stub_path(program: &std::ffi::OsStr) -> bool {
         || current_exe_stub().is_ok_and(|exe| exe.as_os_str() == program)
 }
 
+/// Fails for a stub-form command that names the embedded stub by a
+/// descriptor that no longer holds it: the caller closed or replaced that
+/// descriptor after the command was built (the loader has loaded the stub
+/// again elsewhere). Spawning it would execute whatever the descriptor holds
+/// now, so it is refused rather than run.
+fn check_embedded_path(program: &std::ffi::OsStr) -> io::Result<()> {
+    if !protocol::trusted_exec_name(protocol::StubKind::Embedded, program.as_encoded_bytes()) {
+        return Ok(());
+    }
+    #[cfg(double_spawn_embedded)]
+    if loader::embedded_stub().is_ok_and(|current| current.as_os_str() == program) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "this stub-form command names the embedded stub as {program:?}, a descriptor \
+             that was closed or replaced after the command was built; build it again"
+        ),
+    ))
+}
+
 /// The flags a command carries until it is spawned.
 fn build_flags(config: &DoubleSpawn) -> Flags {
     Flags {
@@ -327,6 +349,9 @@ pub(crate) fn prepare(
     let in_place = rewrite::is_stub_form(cmd, |program| {
         program == stub.path.as_os_str() || is_stub_path(program)
     });
+    if in_place {
+        check_embedded_path(cmd.get_program())?;
+    }
     if guard.was_blocked() && !in_place {
         // The caller blocks SIGTSTP itself, the child inherits that, and no
         // stop can reach it before exec: a direct spawn is safe and exact.
@@ -334,7 +359,14 @@ pub(crate) fn prepare(
     }
     let flags = Flags {
         unblock_tstp: !guard.was_blocked(),
-        close_std: closed_std_fds(),
+        // Only a stub that runs after std's start-up (from `init()`, where
+        // there is no glibc constructor) finds descriptors to close again;
+        // the embedded stub and the constructor run before any runtime.
+        close_std: if stub.embedded || cfg!(all(target_os = "linux", target_env = "gnu")) {
+            [false; 3]
+        } else {
+            closed_std_fds()
+        },
         ignored_internal: signals::ignored_internal(),
         exec_failed: config.get_exec_failure_code(),
     };
