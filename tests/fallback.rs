@@ -7,8 +7,10 @@
 //! case runs in a process of its own: this test binary, started with
 //! `DS_FALLBACK_CASE` naming the case, runs only `case_entry_point`.
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route};
 
@@ -17,38 +19,19 @@ const CASE: &str = "DS_FALLBACK_CASE";
 /// crate cannot tell the two apart and leaves both to a direct spawn.
 const NUL_PLACEHOLDER: &str = "<string-with-nul>";
 
-fn output_within(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("case process did not finish within {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// Runs `case` in a process of its own; returns its stdout and stderr.
 fn run_case(case: &str, env: &[(&str, &str)]) -> (String, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "case_entry_point",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(CASE, case)
-    .env_remove(DoubleSpawn::ENV_VAR)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(common::entry_args("case_entry_point"))
+        .env(CASE, case)
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = output_within(cmd.spawn().unwrap(), Duration::from_secs(60));
+    let out = common::output_bounded(cmd.spawn().unwrap(), Duration::from_secs(60), case);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "case {case}: {stdout}\n{stderr}");

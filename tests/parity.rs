@@ -804,44 +804,6 @@ fn mask_restored_after_spawns() {
 // Signals 32-34.
 // ---------------------------------------------------------------------------
 
-/// The kernel's `struct sigaction` on x86_64 and aarch64 Linux.
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Sets `sig` to `SIG_IGN` or `SIG_DFL` through the raw system call: glibc's
-/// `sigaction` refuses 32 and 33 (EINVAL), its own internal signals.
-fn set_disposition_raw(sig: i32, ignore: bool) {
-    let action = KernelSigaction {
-        handler: if ignore { libc::SIG_IGN } else { libc::SIG_DFL },
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: `action` is a valid kernel sigaction holding SIG_IGN or
-    // SIG_DFL (no code runs on delivery); 8 is the kernel's sigset size on
-    // these targets; the old action is not asked for.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            &action as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8usize,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "rt_sigaction({sig}): {}",
-        std::io::Error::last_os_error()
-    );
-}
-
 /// Which of signals 32, 33, 34 a `SigIgn:` line in `status` shows ignored.
 fn internal_ignored(status: &[u8]) -> [bool; 3] {
     let ignored = sig_line(status, "SigIgn:");
@@ -857,7 +819,7 @@ fn internal_signals_scenario() {
     ];
     for parent in patterns {
         for (sig, ignore) in [32, 33, 34].into_iter().zip(parent) {
-            set_disposition_raw(sig, ignore);
+            common::set_disposition_raw(sig, ignore);
         }
         let own = std::fs::read("/proc/self/status").unwrap();
         assert_eq!(internal_ignored(&own), parent, "the parent's dispositions");

@@ -11,9 +11,11 @@
 //! Each spawner is a separate process (this test binary in a role, chosen by
 //! an environment variable), so its exit does not end the test.
 
+mod common;
+
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt};
@@ -22,22 +24,6 @@ use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt};
 const ROLE: &str = "DS_SECURITY_ROLE";
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Runs `child` to completion within `limit`, killing it on overrun.
-fn output_within(mut child: Child, limit: Duration, what: &str) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn run(cmd: &mut Command, what: &str) -> Output {
     let child = cmd
         .stdin(Stdio::null())
@@ -45,14 +31,7 @@ fn run(cmd: &mut Command, what: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    output_within(child, LIMIT, what)
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ds-security-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::output_bounded(child, LIMIT, what)
 }
 
 /// A genuine stub command line, as the crate builds it: the stub-form
@@ -168,19 +147,13 @@ fn role_entry_point() {
 
 fn spawners_that_end_at_once(role: &str, rounds: usize) {
     let me = std::env::current_exe().unwrap();
-    let dir = temp_dir(role);
+    let dir = common::TempDir::new(&format!("security-{role}"));
     for round in 0..rounds {
         let out = run(
             Command::new(&me)
-                .args([
-                    "role_entry_point",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+                .args(common::entry_args("role_entry_point"))
                 .env(ROLE, role)
-                .env("DS_SECURITY_FILE", dir.join(round.to_string())),
+                .env("DS_SECURITY_FILE", dir.0.join(round.to_string())),
             "spawner",
         );
         assert!(
@@ -192,12 +165,11 @@ fn spawners_that_end_at_once(role: &str, rounds: usize) {
     // The targets are orphans now: wait for their files, bounded.
     let deadline = Instant::now() + Duration::from_secs(30);
     let count = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
-    while count(&dir) < rounds && Instant::now() < deadline {
+    while count(&dir.0) < rounds && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let ran = count(&dir);
+    let ran = count(&dir.0);
     println!("spawner ends by {role}: {ran} of {rounds} targets ran");
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         ran, rounds,
         "targets refused or lost when the spawner ends by {role}"

@@ -428,3 +428,45 @@ pub fn entry_args(name: &str) -> Vec<&str> {
         "--test-threads=1",
     ]
 }
+
+// ---------------------------------------------------------------------------
+// Signals 32-34, which the C library refuses to touch.
+// ---------------------------------------------------------------------------
+
+/// The kernel's `struct sigaction` on x86_64 and aarch64 Linux.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets `sig` to `SIG_IGN` or `SIG_DFL` through the raw system call: glibc's
+/// `sigaction` refuses 32 and 33 (EINVAL), its own internal signals.
+pub fn set_disposition_raw(sig: i32, ignore: bool) {
+    let action = KernelSigaction {
+        handler: if ignore { libc::SIG_IGN } else { libc::SIG_DFL },
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `action` is a valid kernel sigaction holding SIG_IGN or
+    // SIG_DFL (no code runs on delivery); 8 is the kernel's sigset size on
+    // these targets; the old action is not asked for.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "rt_sigaction({sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
