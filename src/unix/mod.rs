@@ -140,16 +140,21 @@ fn is_privileged() -> bool {
 /// the file was replaced or deleted since (a rebuild during a long test run),
 /// so a parent and its stub can never disagree about the stub protocol. It is
 /// also the one name the stub obeys (see `protocol::trusted_exec_name`).
+///
+/// Whether this process is a stub host is read on every call, not cached:
+/// where `init()` does the job, a spawn made before it (from another
+/// library's start-up, say) must not keep later spawns unprotected.
 fn current_exe_stub() -> Result<&'static Path, DirectReason> {
+    if !INSTALLED.load(Ordering::Acquire) {
+        static IN_MAIN: OnceLock<bool> = OnceLock::new();
+        return Err(if *IN_MAIN.get_or_init(in_main_executable) {
+            DirectReason::NotInstalled
+        } else {
+            DirectReason::SharedLibrary
+        });
+    }
     static EXE: OnceLock<Result<PathBuf, DirectReason>> = OnceLock::new();
     EXE.get_or_init(|| {
-        if !INSTALLED.load(Ordering::Acquire) {
-            return Err(if in_main_executable() {
-                DirectReason::NotInstalled
-            } else {
-                DirectReason::SharedLibrary
-            });
-        }
         if is_privileged() {
             return Err(DirectReason::Privileged);
         }
