@@ -238,8 +238,14 @@ fn is_stub_path(program: &std::ffi::OsStr) -> bool {
 /// descriptor after the command was built (the loader has loaded the stub
 /// again elsewhere). Spawning it would execute whatever the descriptor holds
 /// now, so it is refused rather than run.
-fn check_embedded_path(program: &std::ffi::OsStr) -> io::Result<()> {
+///
+/// `stub` is the route of this spawn: when it is the embedded stub, the
+/// loader has just checked its descriptor, and a match needs no second look.
+fn check_embedded_path(program: &std::ffi::OsStr, stub: StubPath) -> io::Result<()> {
     if !protocol::trusted_exec_name(protocol::StubKind::Embedded, program.as_encoded_bytes()) {
+        return Ok(());
+    }
+    if stub.embedded && stub.path.as_os_str() == program {
         return Ok(());
     }
     #[cfg(double_spawn_embedded)]
@@ -351,11 +357,9 @@ pub(crate) fn prepare(
         }
     };
     let guard = Guard::block_sigtstp()?;
-    let in_place = rewrite::is_stub_form(cmd, |program| {
-        program == stub.path.as_os_str() || is_stub_path(program)
-    });
+    let in_place = rewrite::is_stub_form(cmd, is_stub_path);
     if in_place {
-        check_embedded_path(cmd.get_program())?;
+        check_embedded_path(cmd.get_program(), stub)?;
     }
     if guard.was_blocked() && !in_place {
         // The caller blocks SIGTSTP itself, the child inherits that, and no
