@@ -20,22 +20,26 @@
 //! the code travels to the stub in its command line.
 //!
 //! ```
-//! assert_eq!(double_spawn::exit_code::EXEC_FAILED, 127);
+//! use double_spawn::exit_code;
+//! assert_eq!(
+//!     (exit_code::EXEC_FAILED, exit_code::REFUSED_PRIVILEGED, exit_code::USAGE),
+//!     (127, 126, 125)
+//! );
 //! ```
 
-/// `exec` of the target failed inside the stub; stderr names the program,
+/// 127: `exec` of the target failed inside the stub; stderr names the program,
 /// the working directory and the OS error. The default of
 /// [`DoubleSpawn::exec_failure_code`](crate::DoubleSpawn::exec_failure_code).
-pub const EXEC_FAILED: i32 = 127;
+pub const EXEC_FAILED: i32 = crate::protocol::EXEC_FAILED_DEFAULT as i32;
 
-/// The stub refused to act: it was not started by a double spawn of this
+/// 126: the stub refused to act: it was not started by a double spawn of this
 /// very executable (someone replayed its arguments: a shell, `sudo`, a
 /// wrapper), or the executable runs with elevated privileges (setuid, setgid
 /// or file capabilities; `AT_SECURE`). The target is never executed. See the
 /// crate docs, "Security".
-pub const REFUSED_PRIVILEGED: i32 = 126;
+pub const REFUSED_PRIVILEGED: i32 = crate::protocol::REFUSED as i32;
 
-/// The stub's private command line was malformed (too few arguments, or no
+/// 125: the stub's private command line was malformed (too few arguments, or no
 /// program). Only a process of the same executable can get this far (see
 /// [`REFUSED_PRIVILEGED`]).
-pub const USAGE: i32 = 125;
+pub const USAGE: i32 = crate::protocol::USAGE as i32;

@@ -60,8 +60,16 @@ pub(crate) const MARKER: &str = "__double-spawn-stub-v1";
 /// Prefix of the stub's `argv[0]`; the flags follow the colon.
 const ARG0_PREFIX: &[u8] = b"double-spawn:";
 
-/// The exit code for a failed `exec` when the parent names none.
+/// The exit code for a failed `exec` when the parent names none
+/// (`exit_code::EXEC_FAILED`).
 pub(crate) const EXEC_FAILED_DEFAULT: u8 = 127;
+
+/// The exit code of a stub that refuses to act (`exit_code::REFUSED_PRIVILEGED`).
+pub(crate) const REFUSED: u8 = 126;
+
+/// The exit code of a stub whose command line is malformed
+/// (`exit_code::USAGE`).
+pub(crate) const USAGE: u8 = 125;
 
 /// The path a current-executable stub is executed by (Linux).
 pub(crate) const SELF_EXE: &[u8] = b"/proc/self/exe";

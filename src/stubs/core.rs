@@ -206,10 +206,11 @@ pub(crate) unsafe fn run<S: Sys>(
     exec_failed(sys, flags.exec_failed, program, errno)
 }
 
-/// `exit_code::REFUSED_PRIVILEGED` (the embedded stub cannot see `crate::exit_code`).
-const REFUSED: i32 = 126;
+/// `exit_code::REFUSED_PRIVILEGED`, from the protocol (which the embedded
+/// stub compiles too).
+const REFUSED: i32 = protocol::REFUSED as i32;
 /// `exit_code::USAGE`.
-const USAGE: i32 = 125;
+const USAGE: i32 = protocol::USAGE as i32;
 
 /// Undoes what differs from the child of a direct spawn (step 4).
 fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
