@@ -136,6 +136,44 @@ pub(crate) trait Sys {
 
 /// The longest path the stub builds for a `PATH` candidate, NUL included
 /// (Linux's `PATH_MAX`; glibc skips longer candidates, so does the stub).
+/// The kernel's `struct sigaction` for `rt_sigaction` on the 64-bit Linux
+/// targets (x86_64 and aarch64 both have `sa_restorer`, and a 64-bit
+/// `sigset_t`), with no handler code: `SIG_DFL` (0) or `SIG_IGN` (1). The
+/// C libraries refuse to touch signals 32-34, so both stubs and the parent
+/// use the system call directly.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(dead_code)] // the fields are read by the kernel
+pub(crate) struct KernelSigaction {
+    /// `SIG_DFL` or `SIG_IGN`.
+    pub(crate) handler: usize,
+    flags: usize,
+    restorer: usize,
+    mask: u64,
+}
+
+impl KernelSigaction {
+    /// `SIG_IGN` or `SIG_DFL`, no flags, empty mask.
+    pub(crate) const fn new(ignore: bool) -> KernelSigaction {
+        KernelSigaction {
+            handler: ignore as usize,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        }
+    }
+
+    /// Whether the disposition is `SIG_IGN`.
+    #[allow(dead_code)] // the parent reads dispositions, the stubs only set them
+    pub(crate) const fn is_ignored(&self) -> bool {
+        self.handler == 1
+    }
+}
+
+/// The size of the kernel's signal set, the last argument of
+/// `rt_sigaction` and `rt_sigprocmask`.
+pub(crate) const KERNEL_SIGSET_SIZE: usize = 8;
+
 const PATH_MAX: usize = 4096;
 
 /// The search path when the environment has no `PATH`: what the C library's

@@ -171,17 +171,13 @@ impl Sys for LibcSys {
     }
 
     fn set_disposition(&mut self, sig: i32, ignore: bool) {
-        let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
         #[cfg(any(target_os = "linux", target_os = "android"))]
+        crate::imp::signals::set_raw(sig, ignore);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
         // SAFETY: SIG_IGN or SIG_DFL runs no code of ours on delivery; the
         // stub is single-threaded here or about to exec.
         unsafe {
-            crate::imp::signals::set_raw(sig, &crate::imp::signals::KernelSigaction::new(handler))
-        };
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        // SAFETY: as above.
-        unsafe {
-            libc::signal(sig, handler);
+            libc::signal(sig, if ignore { libc::SIG_IGN } else { libc::SIG_DFL });
         }
     }
 

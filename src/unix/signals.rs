@@ -18,52 +18,29 @@ pub(crate) use linux::*;
 mod linux {
     use nix::libc;
 
-    /// The kernel's `struct sigaction` for `rt_sigaction` on the 64-bit
-    /// Linux targets (x86_64 and aarch64 both define `SA_RESTORER`, and
-    /// their kernel `sigset_t` is one 64-bit word).
-    #[repr(C)]
-    #[derive(Debug)]
-    pub(crate) struct KernelSigaction {
-        handler: libc::sighandler_t,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
+    pub(crate) use crate::imp::stubs::core::KernelSigaction;
+    use crate::imp::stubs::core::KERNEL_SIGSET_SIZE;
 
-    impl KernelSigaction {
-        /// `SIG_DFL` or `SIG_IGN`, no flags, empty mask.
-        pub(crate) fn new(handler: libc::sighandler_t) -> KernelSigaction {
-            KernelSigaction {
-                handler,
-                flags: 0,
-                restorer: 0,
-                mask: 0,
-            }
-        }
-    }
-
-    /// Sets `sig`'s disposition; errors are ignored (a signal number the
-    /// kernel does not know has no disposition to restore).
-    ///
-    /// # Safety
-    /// `action` must hold `SIG_DFL` or `SIG_IGN`: no code runs on delivery.
-    pub(crate) unsafe fn set_raw(sig: i32, action: &KernelSigaction) {
-        // SAFETY: `action` is a valid kernel sigaction; the size argument is
-        // the kernel's sigset size, 8 bytes on these targets.
+    /// Sets `sig` to `SIG_IGN` or `SIG_DFL`; errors are ignored (a signal
+    /// number the kernel does not know has no disposition to restore).
+    pub(crate) fn set_raw(sig: i32, ignore: bool) {
+        let action = KernelSigaction::new(ignore);
+        // SAFETY: `action` is a valid kernel sigaction holding SIG_IGN or
+        // SIG_DFL, so no code of ours runs on delivery.
         unsafe {
             libc::syscall(
                 libc::SYS_rt_sigaction,
                 sig,
-                action as *const KernelSigaction,
+                &action as *const KernelSigaction,
                 std::ptr::null_mut::<KernelSigaction>(),
-                8usize,
+                KERNEL_SIGSET_SIZE,
             );
         }
     }
 
     /// Whether `sig` is ignored in this process.
     pub(crate) fn is_ignored(sig: i32) -> bool {
-        let mut old = KernelSigaction::new(libc::SIG_DFL);
+        let mut old = KernelSigaction::new(false);
         // SAFETY: a NULL new action only reads the disposition into `old`,
         // a properly sized kernel sigaction.
         let rc = unsafe {
@@ -72,10 +49,10 @@ mod linux {
                 sig,
                 std::ptr::null::<KernelSigaction>(),
                 &mut old as *mut KernelSigaction,
-                8usize,
+                KERNEL_SIGSET_SIZE,
             )
         };
-        rc == 0 && old.handler == libc::SIG_IGN
+        rc == 0 && old.is_ignored()
     }
 }
 

@@ -39,7 +39,7 @@ mod algorithm;
 use core::arch::{asm, global_asm};
 use core::ffi::c_char;
 
-use algorithm::{Errno, Startup, Sys};
+use algorithm::{Errno, KernelSigaction, Startup, Sys, KERNEL_SIGSET_SIZE};
 use protocol::StubKind;
 
 // The entry point: pass the initial stack pointer to `entry` with a zeroed
@@ -288,15 +288,6 @@ fn exit_group(code: i32) -> ! {
     }
 }
 
-/// The kernel's `struct sigaction` for `rt_sigaction` (x86_64 and aarch64
-/// both have `sa_restorer`, and a 64-bit `sigset_t`).
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: usize,
-    restorer: usize,
-    mask: u64,
-}
 
 /// `fstat`'s `struct stat`: the offsets of `st_mode` and `st_rdev` differ
 /// between x86_64 (144 bytes) and the generic layout of aarch64 (128).
@@ -375,21 +366,16 @@ impl Sys for Raw {
     }
 
     fn set_disposition(&mut self, sig: i32, ignore: bool) {
-        let action = KernelSigaction {
-            handler: usize::from(ignore), // SIG_IGN is 1, SIG_DFL 0
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
+        let action = KernelSigaction::new(ignore);
         // SAFETY: `action` is a valid kernel sigaction installing SIG_IGN or
-        // SIG_DFL (no code runs on delivery); 8 is the kernel's sigset size.
+        // SIG_DFL (no code runs on delivery).
         unsafe {
             syscall4(
                 nr::RT_SIGACTION,
                 sig as usize,
                 &action as *const KernelSigaction as usize,
                 0,
-                8,
+                KERNEL_SIGSET_SIZE,
             )
         };
     }
@@ -405,7 +391,7 @@ impl Sys for Raw {
                 SIG_UNBLOCK,
                 &set as *const u64 as usize,
                 0,
-                8,
+                KERNEL_SIGSET_SIZE,
             )
         };
     }
