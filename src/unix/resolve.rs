@@ -65,12 +65,9 @@ use std::path::Path;
 
 use nix::libc;
 
-/// The search path `execvp` uses when the environment has no `PATH`.
-#[cfg(target_env = "musl")]
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
-/// The search path `execvp` uses when the environment has no `PATH`.
-#[cfg(not(target_env = "musl"))]
-pub(crate) const DEFAULT_PATH: &str = "/bin:/usr/bin";
+/// The search path `execvp` uses when the environment has no `PATH`: the
+/// one the stubs search too.
+use super::stubs::core::DEFAULT_PATH;
 
 /// Whose permissions the checks are made with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +129,7 @@ fn resolve_here(
         base.check(name, access)?;
         return Ok(program.to_owned());
     }
-    let path = path_var.map_or(DEFAULT_PATH.as_bytes(), OsStrExt::as_bytes);
+    let path = path_var.map_or(DEFAULT_PATH, OsStrExt::as_bytes);
     let found = search(name, path, |candidate| base.check(candidate, access))?;
     Ok(match access {
         Access::ExistenceOnly => program.to_owned(),
@@ -436,8 +433,8 @@ mod tests {
     fn no_path_means_the_libc_default() {
         let got = resolve(OsStr::new("sh"), None, None, Access::CheckExecutable).unwrap();
         assert!(DEFAULT_PATH
-            .split(':')
-            .any(|d| Path::new(d).join("sh") == Path::new(&got)));
+            .split(|&b| b == b':')
+            .any(|d| Path::new(OsStr::from_bytes(d)).join("sh") == Path::new(&got)));
     }
 
     #[test]
