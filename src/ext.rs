@@ -92,10 +92,10 @@ fn spawn_via<C, T>(
     let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
     let in_place = prepared.in_place();
     let route = match (prepared.stub.is_some(), in_place) {
-        (true, _) if prepared.embedded => Route::Embedded,
-        (true, _) => Route::Stub,
-        (false, true) => Route::StubForm,
-        (false, false) => Route::Direct,
+        (true, _) if prepared.embedded => Taken::Embedded,
+        (true, _) => Taken::Stub,
+        (false, true) => Taken::StubForm,
+        (false, false) => Taken::Direct,
     };
     let result = match prepared.stub.take() {
         Some(stub_cmd) => stub(stub_cmd, cmd),
@@ -110,10 +110,11 @@ fn spawn_via<C, T>(
     result
 }
 
-/// How a spawn was made, for the `tracing` event.
+/// How one spawn was made, for the `tracing` event (the public `Route` is
+/// the route of a configuration; this is what one command took).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-enum Route {
+enum Taken {
     /// The current-executable stub's command, rewritten from the caller's.
     Stub,
     /// The embedded stub's command, rewritten from the caller's.
@@ -128,18 +129,18 @@ enum Route {
 /// command, the one its arguments name), its pid (`None` for std's
 /// `output()` on a direct route, which hides the child), and the route.
 #[cfg(feature = "tracing")]
-fn trace_spawn(cmd: &StdCommand, route: Route, pid: Option<u32>) {
+fn trace_spawn(cmd: &StdCommand, route: Taken, pid: Option<u32>) {
     let (program, route) = match route {
-        Route::Stub => (cmd.get_program(), "stub"),
-        Route::Embedded => (cmd.get_program(), "embedded stub"),
-        Route::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
-        Route::Direct => (cmd.get_program(), "direct"),
+        Taken::Stub => (cmd.get_program(), "stub"),
+        Taken::Embedded => (cmd.get_program(), "embedded stub"),
+        Taken::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
+        Taken::Direct => (cmd.get_program(), "direct"),
     };
     tracing::debug!(?program, pid, route, "double-spawn: spawned");
 }
 
 #[cfg(not(feature = "tracing"))]
-fn trace_spawn(_cmd: &StdCommand, _route: Route, _pid: Option<u32>) {}
+fn trace_spawn(_cmd: &StdCommand, _route: Taken, _pid: Option<u32>) {}
 
 fn std_self(cmd: &mut StdCommand) -> &mut StdCommand {
     cmd
@@ -333,8 +334,8 @@ mod tests {
         tracing::subscriber::with_default(events.clone(), || {
             let mut stub_form = StdCommand::new("/proc/self/exe");
             stub_form.args([crate::protocol::MARKER, "make", "make", "-j4"]);
-            trace_spawn(&stub_form, Route::StubForm, Some(7));
-            trace_spawn(&StdCommand::new("make"), Route::Stub, Some(8));
+            trace_spawn(&stub_form, Taken::StubForm, Some(7));
+            trace_spawn(&StdCommand::new("make"), Taken::Stub, Some(8));
         });
         let events = events.0.lock().unwrap();
         let routes: Vec<_> = events
