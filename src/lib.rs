@@ -19,7 +19,8 @@
 //! already been `exec`ed: `spawn()` has returned, the caller knows the pid,
 //! and a `SIGCONT` resumes it.
 //!
-//! ```no_run
+#![cfg_attr(feature = "tokio", doc = "```no_run")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use double_spawn::DoubleSpawnExt;
 //!
 //! #[tokio::main(flavor = "current_thread")]
@@ -175,7 +176,8 @@
 //! stub form, so the closures run in the stub's process and survive its
 //! `exec`, and replace only the spawn call:
 //!
-//! ```no_run
+#![cfg_attr(feature = "tokio", doc = "```no_run")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use double_spawn::{DoubleSpawn, DoubleSpawnExt};
 //! use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessSession};
 //!

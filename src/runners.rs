@@ -84,7 +84,8 @@
 //!   first and spawned later by a scheduler: it is spawned as it is, with
 //!   nothing to read back.
 //!
-//! ```no_run
+#![cfg_attr(feature = "tokio", doc = "```no_run")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use std::process::Stdio;
 //! use std::os::unix::process::CommandExt as _;
 //! use double_spawn::{DoubleSpawn, DoubleSpawnExt};
