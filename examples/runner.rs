@@ -45,6 +45,7 @@
 //! jobs that had finished, with their output, and the others as
 //! interrupted.
 
+
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
     // First: if this process is a stub, this becomes the job's program.
@@ -69,9 +70,8 @@ mod unix {
 
     use double_spawn::job_control::{JobControl, JobSignal, Signals};
     use double_spawn::DoubleSpawn;
-    use nix::fcntl::OFlag;
     use nix::sys::signal::{killpg, Signal};
-    use nix::unistd::{pipe2, Pid};
+    use nix::unistd::Pid;
     use tokio::io::AsyncReadExt;
     use tokio::net::unix::pipe;
     use tokio::sync::{oneshot, Semaphore};
@@ -190,6 +190,9 @@ run.";
 
     /// Step 1: build a job's command in stub form, one setting at a time.
     /// (`JobControl::spawn` adds the last one: a process group of its own.)
+    // Examples build with the dev-dependencies, which need Rust 1.87 (see
+    // Cargo.toml), so std::io::pipe (1.87) is fine here.
+    #[clippy::msrv = "1.87"]
     fn plan(index: usize, script: &str, dir: Option<&PathBuf>) -> io::Result<Planned> {
         let mut command = DoubleSpawn::new().std_command("sh");
         command.arg("-c").arg(script);
@@ -199,8 +202,11 @@ run.";
         }
         command.stdin(Stdio::null());
         // One pipe for both streams: the job's writes arrive in the order
-        // it made them. Both ends are close-on-exec; the child gets dups.
-        let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
+        // it made them. Both ends are close-on-exec (std::io::pipe makes
+        // them so on every Unix, atomically where the system can); the
+        // child gets dups.
+        let (read, write) = std::io::pipe()?;
+        let (read, write) = (OwnedFd::from(read), OwnedFd::from(write));
         command.stderr(write.try_clone()?);
         command.stdout(write);
         Ok(Planned {

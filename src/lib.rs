@@ -163,7 +163,8 @@
 //!   start the stub on that user's behalf: do not re-execute yourself with
 //!   untrusted arguments. On Unix systems other than Linux there is no
 //!   `AT_EXECFN`: the origin check is not made, and only the privilege check
-//!   (real and effective ids differ) applies.
+//!   applies (`issetugid()` on the BSDs, Apple systems and illumos; real
+//!   and effective ids differ elsewhere).
 //!
 //! # Runners and process-wrap
 //!
@@ -215,12 +216,33 @@
 //!
 //! # Platform support
 //!
-//! Linux is the target and what the tests run on: glibc with no set-up,
-//! musl with [`init()`] first in `main`. The embedded stub is built for
-//! x86_64 and aarch64 Linux. Other Unix systems use the current-executable
-//! stub through `std::env::current_exe()` and [`init()`]. On non-Unix
-//! targets the crate compiles, [`init()`] does nothing, and every spawn is a
-//! direct spawn (there is no SIGTSTP).
+//! Whether a system is exposed was read from its C library's and kernel's
+//! sources (`src/unix/exposure.rs` names the functions). Two ways of
+//! spawning matter: the C library's `posix_spawn`, which std uses where it
+//! can, and std's own `fork`/`exec`, which it uses for `uid`/`gid`,
+//! `pre_exec` closures, a bare program with `PATH` changed in the command,
+//! and a working directory the C library cannot set in `posix_spawn`.
+//! std's `fork`/`exec` is exposed everywhere: its parent reads a pipe until
+//! the child's `exec`, and a stop before `exec` leaves it reading.
+//!
+//! | system | exposed? | route | run here | only compiled and linted |
+//! | --- | --- | --- | --- | --- |
+//! | Linux, glibc | yes: the `posix_spawn` child is a `CLONE_VFORK` clone that runs library code before `exec`, and nothing holds a stop | current executable via an ELF constructor (no set-up); embedded stub opt-in | everything: `cargo test --all-features`, also started by a shell (x86_64) | aarch64 |
+//! | Linux, musl | yes, the same (`posix_spawn.c`) | current executable after [`init()`]; embedded stub opt-in | `cargo test --all-features --target x86_64-unknown-linux-musl` | aarch64 |
+//! | macOS, iOS | `posix_spawn`: no, it is one system call, and the child runs no user code before its image; std's `fork`/`exec`: yes | direct and silent ([`DirectReason::KernelSpawn`]); commands std may `fork` for go through the current executable after [`init()`] | nothing | x86_64, aarch64 |
+//! | FreeBSD | `posix_spawn`: no, the kernel holds stops while the vfork child shares its parent's memory (`P_PPWAIT`) and delivers them after `exec`; std's `fork`/`exec`: yes | as macOS; the privilege check is `issetugid()` | nothing | x86_64 |
+//! | illumos | `posix_spawn`: no for SIGTSTP, SIGTTIN, SIGTTOU, held for a `vforkx` child until `exec`; std's `fork`/`exec`: yes | as FreeBSD | nothing | x86_64 |
+//! | other Unix (NetBSD, OpenBSD, ...) | yes: std uses `fork`/`exec` only | current executable after [`init()`], every spawn | nothing | nothing |
+//! | Windows and other non-Unix | no: there is no SIGTSTP | direct ([`DirectReason::Unsupported`]); [`init()`] does nothing | nothing | x86_64 (gnu) |
+//!
+//! The embedded stub is built for x86_64 and aarch64 Linux. Outside Linux
+//! there is no `AT_EXECFN`, so the stub's origin check is not made and only
+//! the privilege check applies (see [Security](#security)).
+//! [`DoubleSpawn::route`] answers for most commands of a configuration; on
+//! macOS, FreeBSD and illumos that is `direct`, while the commands std may
+//! `fork` for (a working directory, uid/gid, `PATH` changed for a bare
+//! program name) take the stub. On those systems a `pre_exec` closure on a
+//! plain command is as exposed as with `spawn()`; build it in stub form.
 //!
 //! # Features
 //!
@@ -243,6 +265,7 @@
 mod config;
 pub mod exit_code;
 mod ext;
+#[cfg(unix)]
 mod fallback;
 mod guard;
 #[cfg(all(unix, feature = "job-control"))]

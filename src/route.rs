@@ -77,13 +77,25 @@ pub enum DirectReason {
     /// Not a Unix target: there is no SIGTSTP race to avoid. Never
     /// reported.
     Unsupported,
+    /// No stop signal can catch this system's `posix_spawn` child before
+    /// `exec` (Apple systems: `posix_spawn` is a system call; FreeBSD and
+    /// illumos: the kernel holds stops for a vfork child until its `exec`),
+    /// so a double spawn would only cost. Commands that std starts with
+    /// `fork`/`exec` instead (uid/gid, a working directory, `PATH` changed
+    /// for a bare program name) still go through the stub. Never reported.
+    /// See the crate docs' "Platform support".
+    KernelSpawn,
 }
 
 impl DirectReason {
     /// Whether a user should hear about it: everything but an explicit
     /// opt-out and a platform with nothing to protect.
+    #[cfg(unix)]
     pub(crate) fn is_reported(self) -> bool {
-        !matches!(self, DirectReason::Disabled | DirectReason::Unsupported)
+        !matches!(
+            self,
+            DirectReason::Disabled | DirectReason::Unsupported | DirectReason::KernelSpawn
+        )
     }
 }
 
@@ -108,6 +120,9 @@ impl fmt::Display for DirectReason {
             }
             DirectReason::UncarriedSetting => "the command has a setting the stub cannot be given",
             DirectReason::Unsupported => "not a Unix target",
+            DirectReason::KernelSpawn => {
+                "no stop can catch a posix_spawn child before exec on this system"
+            }
         })
     }
 }

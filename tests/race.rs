@@ -14,7 +14,7 @@
 //! outlives the test. The storms run one at a time.
 
 mod common;
-#[path = "../examples/race.rs"]
+#[path = "../examples/race/unix.rs"]
 #[allow(dead_code)]
 mod race_example;
 

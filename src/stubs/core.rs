@@ -141,6 +141,7 @@ pub(crate) trait Sys {
 /// `sigset_t`), with no handler code: `SIG_DFL` (0) or `SIG_IGN` (1). The
 /// C libraries refuse to touch signals 32-34, so both stubs and the parent
 /// use the system call directly.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 #[repr(C)]
 #[derive(Debug)]
 #[allow(dead_code)] // the fields are read by the kernel
@@ -152,6 +153,7 @@ pub(crate) struct KernelSigaction {
     mask: u64,
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 impl KernelSigaction {
     /// `SIG_IGN` or `SIG_DFL`, no flags, empty mask.
     pub(crate) const fn new(ignore: bool) -> KernelSigaction {
@@ -172,6 +174,7 @@ impl KernelSigaction {
 
 /// The size of the kernel's signal set, the last argument of
 /// `rt_sigaction` and `rt_sigprocmask`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) const KERNEL_SIGSET_SIZE: usize = 8;
 
 const PATH_MAX: usize = 4096;

@@ -1,5 +1,6 @@
 //! The Unix implementation: the guard, the rewrite, the stub.
 
+mod exposure;
 mod guard;
 mod inspect;
 #[cfg(double_spawn_embedded)]
@@ -118,15 +119,49 @@ fn in_main_executable() -> bool {
     }
 }
 
-/// True for setuid/setgid binaries and binaries with file capabilities: the
-/// kernel sets `AT_SECURE` for them.
+/// True for setuid/setgid binaries and binaries with file capabilities: on
+/// Linux the kernel sets `AT_SECURE` for them; the BSDs, Apple systems and
+/// illumos answer the same question with `issetugid()` (the process gained
+/// privileges at `exec`, or changed its ids since), which stays true after
+/// a privileged process drops back to its real ids.
 fn is_privileged() -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: getauxval only reads the auxiliary vector.
         unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_vendor = "apple"
+    ))]
+    {
+        // SAFETY: issetugid takes no arguments and only reads the kernel's
+        // record of how this process was started.
+        unsafe { libc::issetugid() != 0 }
+    }
+    #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+    {
+        extern "C" {
+            // illumos libc: `int issetugid(void)`, not declared by `libc`.
+            fn issetugid() -> libc::c_int;
+        }
+        // SAFETY: as above; the declaration matches illumos's `unistd.h`.
+        unsafe { issetugid() != 0 }
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_vendor = "apple",
+        target_os = "illumos",
+        target_os = "solaris"
+    )))]
     {
         // SAFETY: these getters cannot fail and touch no memory.
         unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
@@ -214,6 +249,10 @@ fn availability(config: &DoubleSpawn) -> Result<StubPath, DirectReason> {
 }
 
 pub(crate) fn route(config: &DoubleSpawn) -> Route {
+    if !exposure::EVERY_SPAWN && config.is_enabled() {
+        // Most commands; those std may fork for take the stub (`exposure`).
+        return Route::Direct(DirectReason::KernelSpawn);
+    }
     match availability(config) {
         Ok(StubPath {
             path,
@@ -349,6 +388,11 @@ pub(crate) fn prepare(
     config: &DoubleSpawn,
     io: IoDefaults,
 ) -> io::Result<Prepared> {
+    if !exposure::needs_stub(cmd) && !rewrite::is_stub_form(cmd, is_stub_path) {
+        // No stop can catch this spawn before `exec` on this system: a
+        // direct spawn is safe and exact, and nothing is reported.
+        return Ok(Prepared::direct());
+    }
     let stub = match availability(config) {
         Ok(stub) => stub,
         Err(reason) => {

@@ -249,6 +249,17 @@ fn search(
     }))
 }
 
+/// How a working directory is opened to look up names in it, asking for no
+/// more than `chdir` does. `O_PATH` (Linux, FreeBSD) needs no permission on
+/// the directory itself; search permission is checked separately. Systems
+/// without it have POSIX's `O_SEARCH`, which checks search permission as
+/// `chdir` does. Neither asks for read permission, which `chdir` does not
+/// need either.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const DIR_ONLY: libc::c_int = libc::O_PATH;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const DIR_ONLY: libc::c_int = libc::O_SEARCH;
+
 /// The child's working directory, as a descriptor relative to which the
 /// candidates are checked (`None`: the parent's, `AT_FDCWD`).
 struct Base(Option<OwnedFd>);
@@ -262,14 +273,8 @@ impl Base {
         };
         let c = c_string(dir.as_os_str().as_bytes())?;
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call;
-        // open only reads it. O_PATH needs no permission on the directory
-        // itself; its search permission is checked below.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
+        // open only reads it.
+        let fd = unsafe { libc::open(c.as_ptr(), DIR_ONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
         if fd == -1 {
             return Err(io::Error::last_os_error());
         }
