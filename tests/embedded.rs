@@ -9,6 +9,10 @@
 //! starts (a seccomp filter, a mount namespace), set up between `fork` and
 //! `exec` with system calls only.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::CString;

@@ -12,6 +12,10 @@
 //! of this binary started with `--exact child_role --ignored` and the role
 //! in `DS_ERRORS_ROLE`.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::{OsStr, OsString};

@@ -7,6 +7,10 @@
 //! case runs in a process of its own: this test binary, started with
 //! `DS_FALLBACK_CASE` naming the case, runs only `case_entry_point`.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::process::{Command, Output, Stdio};

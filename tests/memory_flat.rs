@@ -8,6 +8,10 @@
 //! the allocator's own bookkeeping. Both are compared after a warm-up, once
 //! the crate's and tokio's one-time state exists.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -25,7 +25,7 @@ use double_spawn::{DoubleSpawn, DoubleSpawnExt};
 const LOG: &str = "DS_MAIN_LOG";
 const MARKER: &str = "__double-spawn-stub-v1";
 
-fn main() {
+pub(crate) fn main() {
     // Deliberately no double_spawn::init().
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(log) = std::env::var_os(LOG) {

@@ -28,7 +28,7 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     common::probe_if_requested();
     scenario_if_requested();

@@ -9,6 +9,10 @@
 //! side. Standard harness: each copy runs the ignored entry point
 //! `report` (see [`common::entry_command`]).
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

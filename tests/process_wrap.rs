@@ -14,6 +14,10 @@
 //! Every test is bounded; a watchdog kills what the tests started (whole
 //! sessions for session leaders) and fails the binary if one hangs.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 #[cfg(unix)]
 mod common;
 

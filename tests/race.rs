@@ -26,7 +26,7 @@ use common::Test;
 const SPAWNS: usize = 2000;
 const LIMIT: Duration = Duration::from_secs(90);
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {

@@ -14,6 +14,10 @@
 //! Everything runs bounded; the runner and the conductor run in sessions
 //! the test creates, killed whole on failure.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 #[cfg(unix)]
 mod common;
 

@@ -11,6 +11,10 @@
 //! Each spawner is a separate process (this test binary in a role, chosen by
 //! an environment variable), so its exit does not end the test.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::os::unix::process::CommandExt;

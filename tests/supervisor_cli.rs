@@ -6,6 +6,10 @@
 //! with a time limit after which everything in that session is killed. This
 //! test process sends no signal; the supervisor signals its own jobs.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::io::Read;

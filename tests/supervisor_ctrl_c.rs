@@ -24,7 +24,7 @@ const STEP: Duration = Duration::from_secs(20);
 const GRACE: &str = "600";
 const PARALLEL: usize = 4;
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     if let Some(role) = role() {
         match role.first().map(String::as_str) {

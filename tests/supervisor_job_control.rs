@@ -25,7 +25,7 @@ const STEP: Duration = Duration::from_secs(20);
 /// How long the shell keeps the suspended process stopped.
 const STOPPED_FOR: Duration = Duration::from_millis(300);
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     if let Some(role) = role() {
         match role.first().map(String::as_str) {

@@ -40,7 +40,7 @@ const STEP: Duration = Duration::from_secs(20);
 /// starts a `sleep`, so stopped groups hold more than one process.
 const JOB_SCRIPT: &str = "case $((SUPERVISOR_JOB % 4)) in 0) sleep 0.02;; esac";
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     if let Some(role) = role() {
         match role.first().map(String::as_str) {

@@ -15,6 +15,10 @@
 //! On other C libraries (musl) there is no constructor stub: `init()` is
 //! needed there, and this file checks nothing.
 
+// What these tests observe (/proc, Linux system calls) is Linux; the crate
+// docs' "Platform support" says what is checked on other targets.
+#![cfg(target_os = "linux")]
+
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 mod common;
