@@ -26,7 +26,16 @@ mod sealed {
 ///
 /// `cmd.double_spawn().spawn()` is a drop-in replacement for `cmd.spawn()`:
 /// same return type, same child, same errors, and the command is borrowed
-/// and stays usable. Call [`init()`](crate::init) first in `main`.
+/// and stays usable. With glibc nothing else is needed; with other C
+/// libraries (musl, the BSDs, illumos) call [`init()`](crate::init) first in
+/// `main` (harmless with glibc, so portable binaries call it anyway).
+///
+/// **`pre_exec` closures** on a plain command are not carried: std hides
+/// them, so the stub never runs them, and with `DOUBLE_SPAWN=0` (a direct
+/// spawn) they run again. Build such a command in stub form with
+/// [`DoubleSpawn::std_command`], configure it as usual (closures included)
+/// and spawn it with `double_spawn()`: the closures then run in the stub's
+/// process, before the target starts, on every route.
 ///
 /// ```no_run
 /// use double_spawn::DoubleSpawnExt;
@@ -151,9 +160,12 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     ///
     /// # Errors
     /// The errors a direct spawn returns, with the same kinds and raw OS
-    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes),
-    /// and `InvalidInput` naming a setting that cannot be carried to the
-    /// stub (see the crate docs).
+    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes).
+    /// A command that cannot be protected (a setting the stub cannot be
+    /// given, no stub host) is spawned directly, with one warning; in strict
+    /// mode ([`DoubleSpawn::strict`]) that is an `Unsupported` error
+    /// instead. A stub-form command whose embedded-stub descriptor was
+    /// closed or replaced since it was built is refused with `InvalidInput`.
     pub fn spawn(&mut self) -> io::Result<std::process::Child> {
         spawn_via(
             self.cmd,
@@ -214,7 +226,7 @@ impl DoubleSpawnCommand<'_, StdCommand> {
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl DoubleSpawnCommand<'_, TokioCommand> {
-    /// Like [`tokio::process::Command::spawn`]; `kill_on_drop` is kept.
+    /// Like [`tokio::process::Command::spawn`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.spawn); `kill_on_drop` is kept.
     ///
     /// Must be called inside a tokio runtime, as tokio's own `spawn`.
     ///
@@ -236,7 +248,7 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
         )
     }
 
-    /// Like [`tokio::process::Command::output`]: sets stdout and stderr to
+    /// Like [`tokio::process::Command::output`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.output): sets stdout and stderr to
     /// piped on the command (as tokio does), spawns at once, and resolves
     /// when the child has exited.
     pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> {
@@ -246,7 +258,7 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
         async { child?.wait_with_output().await }
     }
 
-    /// Like [`tokio::process::Command::status`]: spawns at once, drops the
+    /// Like [`tokio::process::Command::status`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.status): spawns at once, drops the
     /// child's stdio handles, and resolves when the child has exited.
     pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> {
         let child = self.spawn();

@@ -21,7 +21,7 @@ pub enum JobSignal {
     /// SIGHUP: the terminal went away. The jobs, in process groups of their
     /// own, did not get it from the kernel.
     Hangup,
-    /// SIGQUIT: Ctrl-\.
+    /// SIGQUIT: `Ctrl-\`.
     Quit,
 }
 
