@@ -33,6 +33,7 @@ use crate::route::Route;
 /// Even when enabled, a spawn is direct where no stub can work; see
 /// [`route`](DoubleSpawn::route) and [`strict`](DoubleSpawn::strict).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a configuration does nothing until it is used: pass it to `double_spawn_with`, or call `set_default`"]
 pub struct DoubleSpawn {
     enabled: bool,
     stub: Stub,
@@ -86,9 +87,12 @@ impl DoubleSpawn {
     }
 
     /// Enabled unless the environment variable `var` says otherwise, read
-    /// now: `0`, `false`, `no`, `off` (any case, surrounding blanks ignored)
-    /// disable; `embedded` enables with [`Stub::Embedded`]; anything else,
-    /// or no variable, enables with the default stub.
+    /// now (any case, surrounding blanks ignored): `0`, `false`, `no`,
+    /// `off` disable; `embedded` enables with [`Stub::Embedded`];
+    /// `current-exe`, `1`, `true`, `yes`, `on`, an empty value or no
+    /// variable enable with the default stub. Any other value (a typo such
+    /// as `embeded`) also enables with the default stub, and one warning
+    /// per process names the variable and the value.
     ///
     /// ```
     /// use double_spawn::DoubleSpawn;
@@ -98,23 +102,28 @@ impl DoubleSpawn {
     /// ```
     pub fn from_env(var: &str) -> DoubleSpawn {
         match std::env::var_os(var) {
-            Some(value) => DoubleSpawn::from_value(&value),
+            Some(value) => DoubleSpawn::from_value(&value).unwrap_or_else(|| {
+                crate::fallback::unknown_setting(var, &value);
+                DoubleSpawn::enabled()
+            }),
             None => DoubleSpawn::enabled(),
         }
     }
 
-    fn from_value(value: &OsStr) -> DoubleSpawn {
+    /// The configuration a variable's value asks for; `None` for a value
+    /// that means nothing.
+    fn from_value(value: &OsStr) -> Option<DoubleSpawn> {
         let v = value.to_string_lossy();
         let v = v.trim();
-        if ["0", "false", "no", "off"]
-            .iter()
-            .any(|off| v.eq_ignore_ascii_case(off))
-        {
-            DoubleSpawn::disabled()
-        } else if v.eq_ignore_ascii_case("embedded") {
-            DoubleSpawn::enabled().stub(Stub::Embedded)
+        let is = |words: &[&str]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
+        if is(&["0", "false", "no", "off"]) {
+            Some(DoubleSpawn::disabled())
+        } else if is(&["embedded"]) {
+            Some(DoubleSpawn::enabled().stub(Stub::Embedded))
+        } else if is(&["", "1", "true", "yes", "on", "current-exe"]) {
+            Some(DoubleSpawn::enabled())
         } else {
-            DoubleSpawn::enabled()
+            None
         }
     }
 
@@ -313,16 +322,18 @@ mod tests {
 
     #[test]
     fn values_of_the_variable() {
+        let of = |v: &str| DoubleSpawn::from_value(OsStr::new(v));
         for v in ["0", "false", "NO", " off "] {
-            assert!(!DoubleSpawn::from_value(OsStr::new(v)).is_enabled(), "{v}");
+            assert!(!of(v).unwrap().is_enabled(), "{v}");
         }
-        for v in ["1", "", "yes", "on", "00", "exe"] {
-            let c = DoubleSpawn::from_value(OsStr::new(v));
-            assert_eq!(c, DoubleSpawn::enabled(), "{v}");
+        for v in ["1", "", "yes", "on", "TRUE", "current-exe"] {
+            assert_eq!(of(v), Some(DoubleSpawn::enabled()), "{v}");
         }
         for v in ["embedded", " EMBEDDED"] {
-            let c = DoubleSpawn::from_value(OsStr::new(v));
-            assert_eq!(c.get_stub(), Stub::Embedded, "{v}");
+            assert_eq!(of(v).unwrap().get_stub(), Stub::Embedded, "{v}");
+        }
+        for v in ["embeded", "00", "exe", "2"] {
+            assert_eq!(of(v), None, "{v} means nothing and is reported");
         }
     }
 

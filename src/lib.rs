@@ -93,14 +93,15 @@
 //!
 //! Whenever no stub can protect a spawn exactly, it is spawned exactly as
 //! `cmd.spawn()` would spawn it, and one line goes to stderr (and a `tracing`
-//! warning), once per process: no stub host, a privileged binary, no `/proc`,
+//! warning), once per reason in a process: no stub host, a privileged binary, no `/proc`,
 //! or a command with a setting the stub's command cannot be given (an
 //! unstable std setting such as `groups`, `setsid`, `chroot`, pidfds, or a
 //! field a future std adds to its `Debug` output). No std upgrade can turn a
 //! working spawn into an error. [`DirectReason`] lists the reasons.
 //! `DOUBLE_SPAWN=0` (or [`DoubleSpawn::disabled`]) turns double spawning off
 //! silently; [`DoubleSpawn::strict`] turns every fallback into an
-//! `io::ErrorKind::Unsupported` error from `spawn()` instead. A thread that
+//! `io::ErrorKind::Unsupported` error from `spawn()` instead, which carries
+//! the reason ([`Unprotected::of`]). A thread that
 //! already blocks SIGTSTP is safe without a stub and spawns directly,
 //! silently.
 //!
@@ -265,7 +266,6 @@
 mod config;
 pub mod exit_code;
 mod ext;
-#[cfg(unix)]
 mod fallback;
 mod guard;
 #[cfg(all(unix, feature = "job-control"))]
@@ -290,6 +290,8 @@ mod imp;
 pub use config::{DoubleSpawn, Stub};
 #[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
+#[doc(inline)]
+pub use fallback::Unprotected;
 #[doc(inline)]
 pub use guard::SigtstpGuard;
 #[doc(inline)]

@@ -90,7 +90,7 @@ pub enum DirectReason {
 impl DirectReason {
     /// Whether a user should hear about it: everything but an explicit
     /// opt-out and a platform with nothing to protect.
-    #[cfg(unix)]
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn is_reported(self) -> bool {
         !matches!(
             self,

@@ -78,6 +78,11 @@ fn case(name: &str) {
             let err = echo_placeholder(DoubleSpawn::new().strict(true)).unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
             assert!(err.to_string().contains("strict"), "{err}");
+            assert_eq!(
+                double_spawn::Unprotected::of(&err).map(|u| u.reason()),
+                Some(DirectReason::UncarriedSetting),
+                "{err}"
+            );
             // Strict mode changes nothing for a spawn that can be protected.
             let status = Command::new("true")
                 .double_spawn_with(DoubleSpawn::new().strict(true))
@@ -165,6 +170,17 @@ fn the_opt_out_is_silent() {
 fn strict_mode_fails_instead_and_prints_nothing() {
     let (_, stderr) = run_case("strict", &[]);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+#[test]
+fn a_value_that_means_nothing_is_reported_once() {
+    let (_, stderr) = run_case("spawn-twice", &[(DoubleSpawn::ENV_VAR, "embeded")]);
+    let lines = warnings(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("DOUBLE_SPAWN=\"embeded\" is not a value"),
+        "{stderr}"
+    );
 }
 
 #[test]
