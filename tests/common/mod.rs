@@ -15,6 +15,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::RawFd;
 use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
@@ -246,6 +247,10 @@ pub struct Proc {
     pub argv0: String,
     /// Where the kernel has it waiting, for the diagnostics.
     pub wchan: String,
+    /// Its pending signals (`SigPnd`, `ShdPnd` of `/proc/PID/status`), for
+    /// the diagnostics: bit 8 (0x100) is SIGKILL, which a process that was
+    /// killed but has not finished exiting still shows.
+    pub pending: String,
 }
 
 impl Proc {
@@ -277,6 +282,13 @@ pub fn proc_stat(pid: i32) -> Option<Proc> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    let pending = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(" ");
     Some(Proc {
         pid,
         comm,
@@ -286,6 +298,7 @@ pub fn proc_stat(pid: i32) -> Option<Proc> {
         session,
         argv0: String::from_utf8_lossy(argv0).into_owned(),
         wchan,
+        pending,
     })
 }
 
@@ -317,6 +330,24 @@ pub fn alive_in_session(sid: i32, except: &[i32]) -> Vec<Proc> {
         .into_iter()
         .filter(|p| !p.is_zombie() && !except.contains(&p.pid))
         .collect()
+}
+
+/// Waits (up to `limit`) until no living process of session `sid` but
+/// `except` is left; returns what is still alive at the deadline (empty when
+/// everything is gone).
+///
+/// Why a check of "nothing left" must wait: a process that was sent SIGKILL
+/// (or a fatal SIGTERM) is still in `/proc`, in state R with the signal
+/// pending, until the scheduler runs it and it exits; a job's leader can be
+/// reaped, and its supervisor exit, before the leader's child has run
+/// again. What outlives the deadline really escaped.
+pub fn wait_until_gone(sid: i32, except: &[i32], limit: Duration) -> Vec<Proc> {
+    let mut left = Vec::new();
+    eventually(limit, || {
+        left = alive_in_session(sid, except);
+        left.is_empty()
+    });
+    left
 }
 
 /// SIGKILLs every living process of session `sid` until none is left (at
