@@ -40,7 +40,7 @@ const CASE_DIR: &str = "DS_ERRORS_CASE_DIR";
 /// Prefix of the lines a child reports results on.
 const ROW: &str = "DS-ROW\t";
 /// The unprivileged uid and gid (`nobody`/`nogroup`).
-const NOBODY: u32 = 65534;
+const NOBODY: u32 = common::NOBODY;
 
 // ---------------------------------------------------------------------------
 // Children of this binary.
@@ -82,7 +82,12 @@ fn child_role() {
 
 /// A command that starts this binary in `role`.
 fn role_command(role: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    role_command_of(&std::env::current_exe().unwrap(), role)
+}
+
+/// A command that starts `binary` (this binary or a copy) in `role`.
+fn role_command_of(binary: &Path, role: &str) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.args([
         "--exact",
         "child_role",
@@ -848,14 +853,20 @@ fn run_case(case: &Case, dir: &Path) -> Row {
     }
 }
 
-/// Runs one case where its spawner says; returns its row.
-fn run_case_anywhere(index: usize, case: &Case, dir: &Path) -> Row {
+/// Runs one case where its spawner says; returns its row. `nobody_exe`: a
+/// copy of this binary that uid 65534 can run (for the unprivileged cases).
+fn run_case_anywhere(index: usize, case: &Case, dir: &Path, nobody_exe: &Path) -> Row {
     let (path, unprivileged) = match case.spawner {
         Spawner::Here => return run_case(case, dir),
         Spawner::ParentPath(path) => (path, false),
         Spawner::Unprivileged(path) => (Some(path), true),
     };
-    let mut cmd = role_command(&format!("case:{index}"));
+    let role = format!("case:{index}");
+    let mut cmd = if unprivileged && is_root() {
+        role_command_of(nobody_exe, &role)
+    } else {
+        role_command(&role)
+    };
     cmd.env(CASE_DIR, dir).current_dir(dir);
     match path {
         Some(template) => cmd.env("PATH", fill(template, dir)),
@@ -884,19 +895,42 @@ fn cell(results: &[String; 3]) -> String {
 
 /// The table itself, in a process of its own (see `edge_cases_match_direct`).
 fn edge_table() {
-    let root = common::TempDir::new("errors-table");
+    // The unprivileged cases run this binary as uid 65534, which may not be
+    // able to reach it where it is (a checkout under a 0700 directory): they
+    // run a copy, and every case's fixture lives beside it, where 65534
+    // can reach it too.
+    let cases = cases();
+    let mut skip_unprivileged = false;
+    let (root, nobody_exe) = match common::copy_of_self_for_nobody("errors-table") {
+        Ok(copy) => copy,
+        Err(e) => {
+            // Not root: the unprivileged cases run as this user, from here.
+            if is_root() {
+                println!(
+                    "SKIPPED the unprivileged cases: uid 65534 could not run this binary: {e}"
+                );
+                skip_unprivileged = true;
+            }
+            (
+                common::TempDir::new("errors-table"),
+                std::env::current_exe().unwrap(),
+            )
+        }
+    };
     set_mode(&root.0, 0o755);
     let before = common::live_children();
-    let cases = cases();
     let mut table = String::new();
     let mut wrong = Vec::new();
     let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for (i, case) in cases.iter().enumerate() {
+        if skip_unprivileged && matches!(case.spawner, Spawner::Unprivileged(_)) {
+            continue;
+        }
         let dir = root.0.join(format!("case-{i}"));
         std::fs::create_dir_all(&dir).unwrap();
         standard_fixture(&dir);
         (case.setup)(&dir);
-        let row = run_case_anywhere(i, case, &dir);
+        let row = run_case_anywhere(i, case, &dir, &nobody_exe);
         let mark = if row.matches() { "" } else { "   <-- differs" };
         writeln!(
             table,

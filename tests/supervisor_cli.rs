@@ -57,7 +57,15 @@ fn run(args: &[&str]) -> Ran {
         s
     });
     let status = wait_with_limit(&mut child, LIMIT);
-    let left = kill_session(sid);
+    // A job process killed by the supervisor may still be on its way out
+    // (see `wait_until_gone`): give it GONE; what is alive then escaped, and
+    // is killed.
+    let left = if status.is_some() {
+        wait_until_gone(sid, &[], GONE)
+    } else {
+        Vec::new()
+    };
+    kill_session(sid);
     let ran = Ran {
         code: status.and_then(|s| s.code()),
         stdout: out.join().unwrap(),

@@ -147,10 +147,17 @@ impl Run {
             "{}",
             self.dump(&format!("no summary {summary:?}"))
         );
-        // Every job ended before the supervisor did (it waits for them);
-        // their children were in their groups and got the same signals.
-        let left = alive_in_session(self.me, &[self.me]);
-        assert!(left.is_empty(), "left behind:\n{}", describe(&left));
+        // Every job's leader ended before the supervisor did (it waits for
+        // them); their children were in their groups and got the same
+        // signals, but may not have run since to act on them: a killed
+        // process stays in /proc (state R, SIGKILL pending) until it has
+        // exited. Wait for that; what outlives STEP escaped.
+        let left = wait_until_gone(self.me, &[self.me], STEP);
+        assert!(
+            left.is_empty(),
+            "left behind {STEP:?} after the supervisor exited:\n{}",
+            describe(&left)
+        );
     }
 }
 

@@ -183,8 +183,14 @@ fn shell() {
         stopped_for.as_secs_f64()
     );
 
-    let left = alive_in_session(me, &[me]);
-    assert!(left.is_empty(), "left behind:\n{}", describe(&left));
+    // Killed or ended job processes may still be on their way out (see
+    // `wait_until_gone`); what outlives STEP escaped.
+    let left = wait_until_gone(me, &[me], STEP);
+    assert!(
+        left.is_empty(),
+        "left behind {STEP:?} after the supervisor exited:\n{}",
+        describe(&left)
+    );
     println!(
         "supervisor_pty: {cycles} Ctrl-Z/fg cycles, {JOBS} jobs, {jobs_seen_stopped} job processes \
          seen stopped, of which {stubs_caught} in the stub before exec ({cycles_with_stub} cycles) \

@@ -15,6 +15,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::RawFd;
 use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
@@ -246,6 +247,10 @@ pub struct Proc {
     pub argv0: String,
     /// Where the kernel has it waiting, for the diagnostics.
     pub wchan: String,
+    /// Its pending signals (`SigPnd`, `ShdPnd` of `/proc/PID/status`), for
+    /// the diagnostics: bit 8 (0x100) is SIGKILL, which a process that was
+    /// killed but has not finished exiting still shows.
+    pub pending: String,
 }
 
 impl Proc {
@@ -277,6 +282,13 @@ pub fn proc_stat(pid: i32) -> Option<Proc> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    let pending = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(" ");
     Some(Proc {
         pid,
         comm,
@@ -286,6 +298,7 @@ pub fn proc_stat(pid: i32) -> Option<Proc> {
         session,
         argv0: String::from_utf8_lossy(argv0).into_owned(),
         wchan,
+        pending,
     })
 }
 
@@ -317,6 +330,24 @@ pub fn alive_in_session(sid: i32, except: &[i32]) -> Vec<Proc> {
         .into_iter()
         .filter(|p| !p.is_zombie() && !except.contains(&p.pid))
         .collect()
+}
+
+/// Waits (up to `limit`) until no living process of session `sid` but
+/// `except` is left; returns what is still alive at the deadline (empty when
+/// everything is gone).
+///
+/// Why a check of "nothing left" must wait: a process that was sent SIGKILL
+/// (or a fatal SIGTERM) is still in `/proc`, in state R with the signal
+/// pending, until the scheduler runs it and it exits; a job's leader can be
+/// reaped, and its supervisor exit, before the leader's child has run
+/// again. What outlives the deadline really escaped.
+pub fn wait_until_gone(sid: i32, except: &[i32], limit: Duration) -> Vec<Proc> {
+    let mut left = Vec::new();
+    eventually(limit, || {
+        left = alive_in_session(sid, except);
+        left.is_empty()
+    });
+    left
 }
 
 /// SIGKILLs every living process of session `sid` until none is left (at
@@ -356,8 +387,8 @@ pub fn describe(procs: &[Proc]) -> String {
         .iter()
         .map(|p| {
             format!(
-                "  pid {} ppid {} pgrp {} {} {:?} ({}) wchan {}\n",
-                p.pid, p.ppid, p.pgrp, p.state, p.comm, p.argv0, p.wchan
+                "  pid {} ppid {} pgrp {} {} {:?} ({}) wchan {} {}\n",
+                p.pid, p.ppid, p.pgrp, p.state, p.comm, p.argv0, p.wchan, p.pending
             )
         })
         .collect()
@@ -393,6 +424,70 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The uid (and gid) of `nobody`, which tests that need another user use.
+pub const NOBODY: u32 = 65534;
+
+/// Whether uid [`NOBODY`] (not in the directory's group) can search `dir`
+/// and every directory above it.
+fn others_can_reach(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|d| {
+        std::fs::metadata(d)
+            .is_ok_and(|m| m.is_dir() && (m.mode() & 0o001 != 0 || m.uid() == NOBODY))
+    })
+}
+
+/// Whether files on the filesystem of `dir` may be executed (not `noexec`).
+fn allows_exec(dir: &std::path::Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid C string and `st` a writable statvfs.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    rc == 0 && st.f_flag & libc::ST_NOEXEC == 0
+}
+
+/// A copy of this test binary that uid [`NOBODY`] can execute, in a fresh
+/// directory (mode 0755) that it can reach, removed when the `TempDir` is
+/// dropped; the directory can hold the fixtures such a user must reach too.
+///
+/// A test that runs this binary again as another user cannot run it where
+/// it is: the checkout may be anywhere, under a directory that user cannot
+/// enter (`mktemp -d` makes them 0700, and so is `/root`). The copy needs
+/// nothing beside it: it is its own stub (`/proc/self/exe`) and reads no
+/// file relative to itself. `Err` says why no place was found (every
+/// candidate, `TMPDIR` first, is unreachable or `noexec`).
+pub fn copy_of_self_for_nobody(tag: &str) -> Result<(TempDir, std::path::PathBuf), String> {
+    let candidates = [
+        std::env::temp_dir(),
+        "/tmp".into(),
+        "/var/tmp".into(),
+        "/dev/shm".into(),
+    ];
+    let base = candidates
+        .iter()
+        .find(|d| others_can_reach(d) && allows_exec(d))
+        .ok_or_else(|| {
+            format!("none of {candidates:?} is reachable by uid {NOBODY} and allows exec")
+        })?;
+    let dir = base.join(format!("ds-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = TempDir(dir);
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", dir.0.display()))?;
+    let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let copy = dir.0.join(me.file_name().unwrap_or(OsStr::new("test")));
+    // std opens both files close-on-exec and closes them before returning,
+    // so no child spawned meanwhile keeps the copy open for writing
+    // (ETXTBSY) once its exec has happened.
+    std::fs::copy(&me, &copy).map_err(|e| format!("copy to {}: {e}", copy.display()))?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", copy.display()))?;
+    Ok((dir, copy))
 }
 
 /// Shows a byte string readably in assertion messages.

@@ -25,7 +25,11 @@ use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, setpgid, setsid, tcsetpgrp, Pid};
 
-use super::{describe, eventually, kill_session, Proc};
+use super::{describe, eventually, kill_session, wait_until_gone, Proc};
+
+/// How long a test waits for processes that were killed (or ended) to be
+/// gone before it calls them left behind.
+pub const GONE: Duration = Duration::from_secs(10);
 
 /// The supervisor example next to this test binary
 /// (`target/<profile>/examples/supervisor`; `cargo test` builds examples
@@ -89,13 +93,18 @@ pub fn run_role(role: &[&str], limit: Duration) {
     let status = wait_with_limit(&mut child, limit);
     // The role leads session `sid` (it checked): whatever it left behind is
     // in that session. A process that escaped into a new session would be
-    // missed, but the supervisor and its jobs never call setsid.
-    let leftovers = kill_session(sid);
+    // missed, but the supervisor and its jobs never call setsid. What was
+    // killed may still be on its way out (see `wait_until_gone`).
+    let leftovers = match status {
+        Some(_) => wait_until_gone(sid, &[], GONE),
+        None => Vec::new(),
+    };
+    let killed = kill_session(sid);
     let status = match status {
         Some(status) => status,
         None => panic!(
             "role {role:?} still running after {limit:?}; killed its session:\n{}",
-            describe(&leftovers)
+            describe(&killed)
         ),
     };
     assert!(status.success(), "role {role:?} failed: {status}");
