@@ -191,7 +191,13 @@ impl JobControl {
             .ok_or_else(|| io::Error::other("the spawned child has no process id"))?;
         groups.live.insert(pid);
         if groups.stopped {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGTSTP);
+            // SIGSTOP, not SIGTSTP: the job's stub may still be starting,
+            // and a stub in a group of its own discards a pending SIGTSTP
+            // (it cannot tell this one from one aimed at this process's
+            // group before the job left it). SIGSTOP cannot be discarded,
+            // and a job this fresh has not executed its program yet, so it
+            // has no SIGTSTP handler to miss.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGSTOP);
         }
         drop(groups);
         Ok(Job {
