@@ -64,7 +64,7 @@
 pub(crate) const MARKER: &str = "__double-spawn-stub-v1";
 
 /// Prefix of the stub's `argv[0]`; the flags follow the colon.
-const ARG0_PREFIX: &[u8] = b"double-spawn:";
+pub(crate) const ARG0_PREFIX: &[u8] = b"double-spawn:";
 
 /// The exit code for a failed `exec` when the parent names none
 /// (`exit_code::EXEC_FAILED`).
