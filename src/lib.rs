@@ -233,8 +233,8 @@
 //!   current-executable stub), and so is one sent to an existing group
 //!   while the child is joining it. A supervisor that forwards a stop to a
 //!   job it has just spawned should send SIGSTOP, which cannot be
-//!   discarded; [`job_control`] does, for a job spawned while the others
-//!   are stopped. `tests/stop_after_leaving_group.rs` checks both cases.
+//!   discarded; [`job_control`] does, to a job whose leader is still the
+//!   stub. `tests/stop_after_leaving_group.rs` checks both cases.
 //! - **Job control in the parent**: installing a tokio SIGTSTP listener
 //!   replaces the default stop action for the life of the process, so a
 //!   supervisor that wants to stop itself must `raise(SIGSTOP)`. A process

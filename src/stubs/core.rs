@@ -76,9 +76,9 @@
 //!    before the stub) lost 61 to 98 up to 0.5 ms, 20 at 1 ms, 1 at 2 ms,
 //!    none at 5 ms. A supervisor that forwards a Ctrl-Z to a job spawned
 //!    that recently loses that one stop for that job: it keeps running (no
-//!    hang; the later SIGCONT is harmless). `job_control` stops a job it
-//!    spawns while the jobs are stopped with SIGSTOP, which cannot be
-//!    discarded. A child that joins an *existing* group (`process_group(g)`
+//!    hang; the later SIGCONT is harmless). `job_control` stops a job
+//!    whose leader is still the stub (and one it spawns while the jobs are
+//!    stopped) with SIGSTOP, which cannot be discarded. A child that joins an *existing* group (`process_group(g)`
 //!    with `g` another job's group) also loses a stop sent to that group
 //!    while it was joining.
 //! 5. **Exec** the target with the tail of this process's own `argv`, which
