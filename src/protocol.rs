@@ -38,6 +38,12 @@
 //!   did). No other disposition is touched. Absent: none ignored.
 //! - `e` and a decimal number 1 to 255: the exit code for an `exec` that
 //!   fails inside the stub. Absent: [`EXEC_FAILED_DEFAULT`].
+//! - `g` and a decimal number 1 to 2147483647: the process group the
+//!   spawner was in at the moment of the spawn. A stub that finds itself in
+//!   another group (and unblocks SIGTSTP, `t`) discards a pending SIGTSTP
+//!   before unblocking it: that stop was sent to the spawner's group while
+//!   the child was still in it, and must not follow the child into its own
+//!   group (see `stubs::core`, step 4). Absent: nothing is discarded.
 //!
 //! Anything that does not parse yields [`Flags::DEFAULT`]: `argv[0]` is the
 //! one entry a caller may have set to anything, and an unknown value must not
@@ -58,7 +64,7 @@
 pub(crate) const MARKER: &str = "__double-spawn-stub-v1";
 
 /// Prefix of the stub's `argv[0]`; the flags follow the colon.
-const ARG0_PREFIX: &[u8] = b"double-spawn:";
+pub(crate) const ARG0_PREFIX: &[u8] = b"double-spawn:";
 
 /// The exit code for a failed `exec` when the parent names none
 /// (`exit_code::EXEC_FAILED`).
@@ -94,11 +100,15 @@ pub(crate) struct Flags {
     pub(crate) ignored_internal: [bool; 3],
     /// The stub's exit code when the target's `exec` fails.
     pub(crate) exec_failed: u8,
+    /// The spawner's process group at the moment of the spawn (`getpgrp()`
+    /// under the guard); `None` when unknown (a stub-form command spawned
+    /// by a plain `spawn()`), and then nothing is discarded.
+    pub(crate) spawner_pgid: Option<i32>,
 }
 
 /// The longest `argv[0]` `Flags::to_arg0` writes:
-/// `double-spawn:` `t` `012` `i7` `e255`.
-const ARG0_MAX: usize = ARG0_PREFIX.len() + 1 + 3 + 2 + 4;
+/// `double-spawn:` `t` `012` `i7` `e255` `g2147483647`.
+const ARG0_MAX: usize = ARG0_PREFIX.len() + 1 + 3 + 2 + 4 + 11;
 
 /// An encoded `argv[0]`, built without allocating.
 #[derive(Clone, Copy)]
@@ -134,6 +144,7 @@ impl Flags {
         close_std: [false; 3],
         ignored_internal: [false; 3],
         exec_failed: EXEC_FAILED_DEFAULT,
+        spawner_pgid: None,
     };
 
     /// Encodes the flags as the stub's `argv[0]`.
@@ -179,6 +190,23 @@ impl Flags {
                 out.push(b'0' + d);
             }
         }
+        if let Some(pgid) = self.spawner_pgid.filter(|&p| p > 0) {
+            out.push(b'g');
+            let mut digits = [0u8; 10];
+            let mut n = pgid.unsigned_abs();
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            for &d in &digits[i..] {
+                out.push(d);
+            }
+        }
         out
     }
 
@@ -195,6 +223,7 @@ impl Flags {
             close_std: [false; 3],
             ignored_internal: [false; 3],
             exec_failed: EXEC_FAILED_DEFAULT,
+            spawner_pgid: None,
         };
         while let Some((&b, tail)) = rest.split_first() {
             rest = tail;
@@ -221,6 +250,17 @@ impl Flags {
                         .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
                     rest = &rest[digits..];
                     flags.exec_failed = u8::try_from(code).ok().filter(|&c| c != 0)?;
+                }
+                b'g' => {
+                    let digits = rest.iter().take_while(|d| d.is_ascii_digit()).count();
+                    if digits == 0 || digits > 10 {
+                        return None;
+                    }
+                    let pgid = rest[..digits]
+                        .iter()
+                        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                    rest = &rest[digits..];
+                    flags.spawner_pgid = Some(i32::try_from(pgid).ok().filter(|&p| p > 0)?);
                 }
                 _ => return None,
             }
@@ -313,12 +353,25 @@ mod tests {
 
     fn all_flags() -> impl Iterator<Item = Flags> {
         (0u32..1 << 7).flat_map(|bits| {
-            [1u8, 9, 10, 70, 99, 100, 127, 255].map(move |code| Flags {
-                unblock_tstp: bits & 1 != 0,
-                close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
-                ignored_internal: [bits & 16 != 0, bits & 32 != 0, bits & 64 != 0],
-                exec_failed: code,
-            })
+            [1u8, 9, 10, 70, 99, 100, 127, 255]
+                .into_iter()
+                .flat_map(move |code| {
+                    [
+                        None,
+                        Some(1),
+                        Some(9),
+                        Some(10),
+                        Some(4_194_304),
+                        Some(i32::MAX),
+                    ]
+                    .map(move |pgid| Flags {
+                        unblock_tstp: bits & 1 != 0,
+                        close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
+                        ignored_internal: [bits & 16 != 0, bits & 32 != 0, bits & 64 != 0],
+                        exec_failed: code,
+                        spawner_pgid: pgid,
+                    })
+                })
         })
     }
 
@@ -342,8 +395,28 @@ mod tests {
             close_std: [true, false, true],
             ignored_internal: [true, true, false],
             exec_failed: 70,
+            spawner_pgid: Some(4321),
         };
-        assert_eq!(flags.to_arg0().as_str(), "double-spawn:t02i3e70");
+        assert_eq!(flags.to_arg0().as_str(), "double-spawn:t02i3e70g4321");
+        let longest = Flags {
+            close_std: [true; 3],
+            ignored_internal: [true; 3],
+            exec_failed: 255,
+            spawner_pgid: Some(i32::MAX),
+            ..Flags::DEFAULT
+        };
+        assert_eq!(
+            longest.to_arg0().as_str(),
+            "double-spawn:t012i7e255g2147483647"
+        );
+        // No group is known, or none that getpgrp can return: nothing written.
+        for pgid in [None, Some(0), Some(-5)] {
+            let flags = Flags {
+                spawner_pgid: pgid,
+                ..Flags::DEFAULT
+            };
+            assert_eq!(flags.to_arg0().as_str(), "double-spawn:t");
+        }
         // Zero is no failure code: it is written as the default.
         let zero = Flags {
             exec_failed: 0,
@@ -367,12 +440,18 @@ mod tests {
             b"double-spawn:e256",
             b"double-spawn:e1000",
             b"double-spawn:tex",
+            b"double-spawn:g",
+            b"double-spawn:g0",
+            b"double-spawn:g2147483648",
+            b"double-spawn:g12345678901",
+            b"double-spawn:tgx",
         ] {
             assert_eq!(Flags::from_arg0(bad), Flags::DEFAULT, "{bad:?}");
         }
         let none = Flags::from_arg0(b"double-spawn:");
         assert!(!none.unblock_tstp);
         assert_eq!(none.exec_failed, EXEC_FAILED_DEFAULT);
+        assert_eq!(none.spawner_pgid, None);
     }
 
     #[test]

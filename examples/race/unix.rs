@@ -197,8 +197,9 @@ fn run_all(opts: &Options) -> u8 {
         return 1;
     }
     println!(
-        "double_spawn() completed every spawn: stops landed after an exec, where the \
-         supervisor saw them (\"continued\") and resumed the child."
+        "double_spawn() completed every spawn: a stop that reached a child during its \
+         spawn was held until the stub, which discarded it, as the child is in a process \
+         group of its own (\"continued\" counts children seen stopped anyway)."
     );
     0
 }

@@ -8,7 +8,8 @@
 //! group only, and the supervisor must pass them on. Doing that correctly
 //! takes more than a few lines:
 //!
-//! - on SIGTSTP, send SIGTSTP to every job's group, pause every timer, put
+//! - on SIGTSTP, send SIGTSTP to every job's group (SIGSTOP to a job still
+//!   starting, whose stub would discard a SIGTSTP), pause every timer, put
 //!   the terminal back as it was, then stop the supervisor itself with
 //!   SIGSTOP, because the SIGTSTP handler replaced the default stop action;
 //!   when continued, send SIGCONT to every group and resume the timers;
@@ -147,6 +148,35 @@ impl Groups {
             let _ = killpg(Pid::from_raw(pgid), sig);
         }
     }
+
+    /// SIGTSTP to every group, or SIGSTOP to a group whose leader is still
+    /// its double-spawn stub (see [`stop_signal`]).
+    fn stop_all(&self) {
+        for &pgid in &self.live {
+            let _ = killpg(Pid::from_raw(pgid), stop_signal(pgid));
+        }
+    }
+}
+
+/// The signal that stops the job whose leader is `pid`: SIGTSTP, so that a
+/// job with a handler can act on it, or SIGSTOP while the leader is still
+/// the double-spawn stub (its `argv[0]` is the stub's, Linux `/proc`). A
+/// stub in a group of its own discards a pending SIGTSTP when it starts,
+/// as one aimed at the supervisor's group before the job left it, and
+/// cannot tell a SIGTSTP sent to its new group from that one; SIGSTOP cannot
+/// be discarded, and a stub has no handler to miss. If the stub executes its
+/// target in between, the SIGSTOP stops the target all the same.
+fn stop_signal(pid: i32) -> Signal {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.starts_with(crate::protocol::ARG0_PREFIX) {
+            return Signal::SIGSTOP;
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = pid;
+    Signal::SIGTSTP
 }
 
 impl Shared {
@@ -191,7 +221,13 @@ impl JobControl {
             .ok_or_else(|| io::Error::other("the spawned child has no process id"))?;
         groups.live.insert(pid);
         if groups.stopped {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGTSTP);
+            // SIGSTOP, not SIGTSTP: the job's stub may still be starting,
+            // and a stub in a group of its own discards a pending SIGTSTP
+            // (it cannot tell this one from one aimed at this process's
+            // group before the job left it). SIGSTOP cannot be discarded,
+            // and a job this fresh has not executed its program yet, so it
+            // has no SIGTSTP handler to miss.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGSTOP);
         }
         drop(groups);
         Ok(Job {
@@ -211,13 +247,15 @@ impl JobControl {
         self.len() == 0
     }
 
-    /// Stops every job (SIGTSTP to each group) and pauses the clock.
+    /// Stops every job (SIGTSTP to each group; SIGSTOP to a job whose
+    /// double-spawn stub has not executed its program yet, as the stub would
+    /// discard a SIGTSTP) and pauses the clock.
     /// Jobs spawned from now until [`resume`](JobControl::resume) are
     /// stopped as soon as they are spawned.
     pub fn stop(&self) {
         let mut groups = self.shared.groups();
         groups.stopped = true;
-        groups.signal_all(Signal::SIGTSTP);
+        groups.stop_all();
         self.shared.clock.pause();
     }
 

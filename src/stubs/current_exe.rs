@@ -187,6 +187,28 @@ impl Sys for LibcSys {
         let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&tstp), None);
     }
 
+    fn process_group(&mut self) -> i32 {
+        nix::unistd::getpgrp().as_raw()
+    }
+
+    fn discard_pending_sigtstp(&mut self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        crate::imp::signals::discard_pending_raw(libc::SIGTSTP);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+            let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+            // SAFETY: SIG_IGN runs no code on delivery; the second call puts
+            // back the action the first one returned. The stub is
+            // single-threaded here and SIGTSTP is blocked.
+            unsafe {
+                if let Ok(old) = sigaction(Signal::SIGTSTP, &ignore) {
+                    let _ = sigaction(Signal::SIGTSTP, &old);
+                }
+            }
+        }
+    }
+
     fn status_flags(&mut self, fd: i32) -> Option<i32> {
         // SAFETY: F_GETFL on a descriptor number only reads kernel state.
         let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };

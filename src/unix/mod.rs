@@ -422,6 +422,13 @@ pub(crate) fn prepare(
         },
         ignored_internal: signals::ignored_internal(),
         exec_failed: config.get_exec_failure_code(),
+        // The stub compares its own group with this one and, if it is in
+        // another, discards a SIGTSTP that reached it while it was still in
+        // this one (see `stubs::core`, step 4). Read here, at the spawn, for
+        // a stub-form command too: its process group, or a `pre_exec` that
+        // changes it, is the caller's to set after the command was built,
+        // and only the stub sees where the child really ended up.
+        spawner_pgid: Some(nix::unistd::getpgrp().as_raw()),
     };
     if in_place {
         if io == IoDefaults::Output {

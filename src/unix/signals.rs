@@ -38,6 +38,42 @@ mod linux {
         }
     }
 
+    /// Discards a pending `sig` (process- and thread-directed) by setting
+    /// its action to `SIG_IGN` and then back to exactly the action the
+    /// kernel had, flags, mask and restorer included. For the stub, which
+    /// calls it with `sig` blocked; errors are ignored (the first call can
+    /// fail only for an invalid signal, and then there is nothing to put
+    /// back).
+    pub(crate) fn discard_pending_raw(sig: i32) {
+        let ignore = KernelSigaction::new(true);
+        let mut old = KernelSigaction::new(false);
+        // SAFETY: `ignore` is a valid kernel sigaction holding SIG_IGN, so no
+        // code runs on delivery; `old` is a properly sized out-parameter.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &ignore as *const KernelSigaction,
+                &mut old as *mut KernelSigaction,
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+        if rc != 0 {
+            return;
+        }
+        // SAFETY: `old` is what the kernel just returned for `sig`: putting
+        // it back installs the action the process had, no new code.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &old as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                KERNEL_SIGSET_SIZE,
+            );
+        }
+    }
+
     /// Whether `sig` is ignored in this process.
     pub(crate) fn is_ignored(sig: i32) -> bool {
         let mut old = KernelSigaction::new(false);

@@ -212,6 +212,7 @@ mod nr {
     pub(crate) const RT_SIGPROCMASK: usize = 14;
     pub(crate) const EXECVE: usize = 59;
     pub(crate) const FCNTL: usize = 72;
+    pub(crate) const GETPGID: usize = 121;
     pub(crate) const GETCWD: usize = 79;
     pub(crate) const EXIT_GROUP: usize = 231;
 }
@@ -227,6 +228,7 @@ mod nr {
     pub(crate) const EXIT_GROUP: usize = 94;
     pub(crate) const RT_SIGACTION: usize = 134;
     pub(crate) const RT_SIGPROCMASK: usize = 135;
+    pub(crate) const GETPGID: usize = 155;
     pub(crate) const EXECVE: usize = 221;
 }
 
@@ -394,6 +396,42 @@ impl Sys for Raw {
                 KERNEL_SIGSET_SIZE,
             )
         };
+    }
+
+    fn process_group(&mut self) -> i32 {
+        // getpgid(0): aarch64 has no getpgrp system call.
+        // SAFETY: takes a number and touches no memory.
+        unsafe { syscall4(nr::GETPGID, 0, 0, 0, 0) as i32 }
+    }
+
+    fn discard_pending_sigtstp(&mut self) {
+        const SIGTSTP: usize = 20;
+        let ignore = KernelSigaction::new(true);
+        let mut old = KernelSigaction::new(false);
+        // SAFETY: `ignore` is a valid kernel sigaction holding SIG_IGN (no
+        // code runs on delivery); `old` is a properly sized out-parameter.
+        let rc = unsafe {
+            syscall4(
+                nr::RT_SIGACTION,
+                SIGTSTP,
+                &ignore as *const KernelSigaction as usize,
+                &mut old as *mut KernelSigaction as usize,
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+        if rc == 0 {
+            // SAFETY: `old` is the action the kernel just returned; putting
+            // it back installs no new code.
+            unsafe {
+                syscall4(
+                    nr::RT_SIGACTION,
+                    SIGTSTP,
+                    &old as *const KernelSigaction as usize,
+                    0,
+                    KERNEL_SIGSET_SIZE,
+                )
+            };
+        }
     }
 
     fn status_flags(&mut self, fd: i32) -> Option<i32> {
