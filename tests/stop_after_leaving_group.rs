@@ -57,7 +57,7 @@ const STORM_PERIOD: Duration = Duration::from_micros(50);
 const SHELL: &str = "--shell";
 const SPAWNER: &str = "--spawner";
 
-fn main() {
+pub(crate) fn main() {
     double_spawn::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
