@@ -45,7 +45,6 @@
 //! jobs that had finished, with their output, and the others as
 //! interrupted.
 
-
 #[cfg(unix)]
 fn main() -> std::process::ExitCode {
     // First: if this process is a stub, this becomes the job's program.

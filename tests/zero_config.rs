@@ -18,7 +18,6 @@
 // What these tests observe (/proc, Linux system calls) is Linux; the crate
 // docs' "Platform support" says what is checked on other targets.
 #![cfg(target_os = "linux")]
-
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 mod common;
