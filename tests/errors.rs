@@ -6,7 +6,14 @@
 //! a stub command line replayed by anyone but the binary itself is refused.
 //!
 //! Standard libtest harness: with glibc the crate's ELF constructor makes
-//! this binary a stub host without `init()`. Work that must run in a process
+//! this binary a stub host without `init()`. With musl there is no such
+//! constructor and libtest's `main` never calls `init()`, so this binary is
+//! no stub host there: its double spawns go through the embedded stub
+//! instead (see `enabled`), which runs the same stub algorithm, and the
+//! stub is started by hand by its `/proc/self/fd/N` name. Nothing here may
+//! start this binary itself with a stub command line on musl: libtest
+//! would read the words as test-name filters and run the test that starts
+//! it again. Work that must run in a process
 //! of its own (the edge table, which checks that nothing is left running;
 //! spawns from a parent with another `PATH` or another uid) runs in a child
 //! of this binary started with `--exact child_role --ignored` and the role
@@ -28,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt};
+use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt, Route, Stub};
 use nix::libc;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -41,6 +48,32 @@ const CASE_DIR: &str = "DS_ERRORS_CASE_DIR";
 const ROW: &str = "DS-ROW\t";
 /// The unprivileged uid and gid (`nobody`/`nogroup`).
 const NOBODY: u32 = common::NOBODY;
+
+/// What the tests double-spawn with: with glibc the current executable
+/// (this binary, a stub host through the crate's ELF constructor); with
+/// other C libraries (musl) the embedded stub, because this binary, whose
+/// `main` is libtest's, never calls `init()` and so is no stub host.
+fn enabled() -> DoubleSpawn {
+    if cfg!(target_env = "gnu") {
+        DoubleSpawn::enabled()
+    } else {
+        DoubleSpawn::enabled().stub(Stub::Embedded)
+    }
+}
+
+/// The name a stub is started by from this process: `/proc/self/exe`
+/// (glibc), or the embedded stub's `/proc/self/fd/N` (see `enabled`).
+/// Never this binary's own path on musl, where it is no stub: panics if the
+/// embedded stub is not available.
+fn stub_name() -> PathBuf {
+    if cfg!(target_env = "gnu") {
+        return PathBuf::from("/proc/self/exe");
+    }
+    match enabled().route() {
+        Route::Embedded { path } => path.to_owned(),
+        other => panic!("no embedded stub here ({other}): nothing to start by hand"),
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Children of this binary.
@@ -71,7 +104,7 @@ fn child_role() {
             let script = &role["double-spawn-sh:".len()..];
             let status = Command::new("/bin/sh")
                 .args(["-c", script])
-                .double_spawn_with(DoubleSpawn::enabled())
+                .double_spawn_with(enabled())
                 .status()
                 .unwrap();
             println!("{ROW}{status}");
@@ -807,7 +840,7 @@ fn errno_name(errno: Option<i32>) -> String {
 /// Runs one case in this process: std spawn, tokio spawn and std output,
 /// each direct and double; every child that starts is waited for.
 fn run_case(case: &Case, dir: &Path) -> Row {
-    let on = DoubleSpawn::enabled();
+    let on = enabled();
     assert!(on.is_active(), "double spawns go through the stub here");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1005,7 +1038,7 @@ fn script_without_shebang() {
     for _ in 0..100 {
         let o = Command::new(&script)
             .stderr(Stdio::piped())
-            .double_spawn_with(DoubleSpawn::enabled())
+            .double_spawn_with(enabled())
             .output()
             .unwrap();
         let busy = String::from_utf8_lossy(&o.stderr).contains("Text file busy");
@@ -1033,7 +1066,7 @@ fn script_without_shebang() {
 
 #[test]
 fn stub_form_missing_program() {
-    let on = DoubleSpawn::enabled();
+    let on = enabled();
     assert!(on.is_active());
     let mut cmd = on.std_command("no-such-program-ds");
     cmd.arg("x").current_dir("/tmp").stderr(Stdio::piped());
@@ -1050,8 +1083,9 @@ fn stub_form_missing_program() {
 
 /// Starts this test binary as a stub by hand, from inside itself: only the
 /// name `/proc/self/exe`, which this process can use, makes the stub obey.
+/// (With musl the embedded stub, by its `/proc/self/fd/N`: see `enabled`.)
 fn stub_by_hand(arg0: Option<&str>, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new("/proc/self/exe");
+    let mut cmd = Command::new(stub_name());
     if let Some(arg0) = arg0 {
         cmd.arg0(arg0);
     }
@@ -1141,6 +1175,19 @@ fn replay(exe: &Path, argv: &[OsString], ran: &Path) -> std::process::Output {
     out
 }
 
+/// The stub by a name other than the one only this process can use, as a
+/// shell, `sudo` or a wrapper would start it: this binary's real path
+/// (glibc); with musl, where this binary is no stub, the embedded stub's
+/// descriptor through `/proc/PID/fd/N` (see `enabled`).
+fn stub_by_another_name() -> PathBuf {
+    if cfg!(target_env = "gnu") {
+        return std::env::current_exe().unwrap();
+    }
+    let name = stub_name();
+    let fd = name.strip_prefix("/proc/self/fd").unwrap();
+    Path::new(&format!("/proc/{}/fd", std::process::id())).join(fd)
+}
+
 /// The stub's command line, replayed by the binary's real path (as a shell,
 /// `sudo` or a wrapper would start it), is refused: exit 126, one line, and
 /// the target never runs.
@@ -1149,7 +1196,7 @@ fn replay_by_real_path_is_refused() {
     let dir = common::TempDir::new("replay");
     let ran = dir.0.join("ran");
     let script = format!("echo escalated; : > {}", ran.display());
-    let exe = std::env::current_exe().unwrap();
+    let exe = stub_by_another_name();
     let argv: Vec<OsString> = ["double-spawn:t", MARKER, "/bin/sh", "sh", "-c", &script]
         .iter()
         .map(OsString::from)
@@ -1218,7 +1265,7 @@ fn replay_of_a_captured_stub_command_line_is_refused() {
     let ran = dir.0.join("ran");
     let trace = dir.0.join("trace");
     let script = format!("echo escalated; : > {}", ran.display());
-    let exe = std::env::current_exe().unwrap();
+    let exe = stub_by_another_name();
     let mut role = role_command(&format!("double-spawn-sh:{script}"));
     let strace = Command::new("strace")
         .args([
@@ -1244,14 +1291,19 @@ fn replay_of_a_captured_stub_command_line_is_refused() {
         Ok(child) => {
             let out = common::output_bounded(child, LIMIT, "strace");
             let text = std::fs::read_to_string(&trace).unwrap_or_default();
-            let found = text
-                .lines()
-                .filter_map(strace_argv)
-                .find(|(_, argv)| argv.get(1).is_some_and(|a| a == MARKER));
+            let found = text.lines().filter_map(strace_argv).find(|(_, argv)| {
+                // Not the embedded stub loader's probe (`MARKER / /`).
+                argv.get(1).is_some_and(|a| a == MARKER)
+                    && argv.get(2).is_some_and(|a| a == "/bin/sh")
+            });
             match found {
                 Some((path, argv)) => {
                     assert!(out.status.success(), "the traced double spawn: {out:?}");
-                    assert_eq!(path, "/proc/self/exe", "{text}");
+                    if cfg!(target_env = "gnu") {
+                        assert_eq!(path, "/proc/self/exe", "{text}");
+                    } else {
+                        assert!(path.starts_with("/proc/self/fd/"), "embedded: {text}");
+                    }
                     assert!(ran.exists(), "the traced double spawn ran its target");
                     println!("captured with strace: {argv:?}");
                     Some(argv)
@@ -1319,8 +1371,17 @@ fn disabled_is_direct() {
         let out = run_role(cmd, LIMIT, "report-active");
         rows(&out).join("")
     };
-    assert_eq!(active(None), "true");
-    assert_eq!(active(Some("1")), "true");
+    if cfg!(target_env = "gnu") {
+        assert_eq!(active(None), "true");
+        assert_eq!(active(Some("1")), "true");
+    } else {
+        // The current executable is the default stub, and this binary is
+        // none without `init()` (see `enabled`); the embedded one is on.
+        println!("musl: no ELF constructor, so unset and 1 are inactive here");
+        assert_eq!(active(None), "false");
+        assert_eq!(active(Some("1")), "false");
+        assert_eq!(active(Some("embedded")), "true");
+    }
     assert_eq!(active(Some("0")), "false");
     assert_eq!(active(Some("off")), "false");
 }

@@ -168,6 +168,9 @@ fn the_opt_out_is_silent() {
 
 #[test]
 fn strict_mode_fails_instead_and_prints_nothing() {
+    if !common::stub_host_without_init("strict_mode_fails_instead_and_prints_nothing") {
+        return;
+    }
     let (_, stderr) = run_case("strict", &[]);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
 }
@@ -185,12 +188,18 @@ fn a_value_that_means_nothing_is_reported_once() {
 
 #[test]
 fn a_protected_spawn_prints_nothing() {
+    if !common::stub_host_without_init("a_protected_spawn_prints_nothing") {
+        return;
+    }
     let (_, stderr) = run_case("spawn-twice", &[]);
     assert!(!stderr.contains("double-spawn"), "{stderr}");
 }
 
 #[test]
 fn without_proc_it_spawns_directly_and_says_why() {
+    if !common::stub_host_without_init("without_proc_it_spawns_directly_and_says_why") {
+        return;
+    }
     let (stdout, stderr) = run_case("no-proc", &[]);
     if stdout.contains("SKIPPED") {
         println!("skipped: no mount namespace here");
@@ -203,6 +212,9 @@ fn without_proc_it_spawns_directly_and_says_why() {
 
 #[test]
 fn the_route_is_reported() {
+    if !common::stub_host_without_init("the_route_is_reported") {
+        return;
+    }
     assert_eq!(
         DoubleSpawn::enabled().route().to_string(),
         "stub: the current executable (/proc/self/exe)"
@@ -216,6 +228,9 @@ fn the_route_is_reported() {
 
 #[test]
 fn a_chosen_exit_code_marks_a_failed_exec() {
+    if !common::stub_host_without_init("a_chosen_exit_code_marks_a_failed_exec") {
+        return;
+    }
     // A file without `#!` passes every check the parent can make; only the
     // stub's exec fails (ENOEXEC), and it exits with the chosen code.
     let dir = std::env::temp_dir().join(format!("ds-fallback-{}", std::process::id()));

@@ -168,6 +168,9 @@ fn assert_flat(label: &str, mut spawn_n: impl FnMut(usize)) {
 
 #[test]
 fn std_double_spawns_leave_nothing_behind() {
+    if !common::stub_host_without_init("std_double_spawns_leave_nothing_behind") {
+        return;
+    }
     let _turn = serial();
     let mut cmd = Command::new(TRUE);
     assert_flat("std", |n| {
@@ -183,6 +186,9 @@ fn std_double_spawns_leave_nothing_behind() {
 
 #[test]
 fn tokio_double_spawns_leave_nothing_behind() {
+    if !common::stub_host_without_init("tokio_double_spawns_leave_nothing_behind") {
+        return;
+    }
     let _turn = serial();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

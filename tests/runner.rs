@@ -291,6 +291,9 @@ mod unix {
     /// another thread, reaches the target with every setting.
     #[test]
     fn std_stub_form_converts_to_tokio() {
+        if !crate::common::stub_host_without_init("std_stub_form_converts_to_tokio") {
+            return;
+        }
         assert!(DoubleSpawn::new().is_active(), "double spawning is off");
         let mut std_cmd = DoubleSpawn::new().std_command("sh");
         std_cmd

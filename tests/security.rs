@@ -80,6 +80,9 @@ fn assert_refused(out: &Output, how: &str) {
 
 #[test]
 fn a_replayed_stub_command_line_is_refused() {
+    if !common::stub_host_without_init("a_replayed_stub_command_line_is_refused") {
+        return;
+    }
     let me = std::env::current_exe().unwrap();
     let (arg0, args) = real_stub_command_line();
     // SAFETY: geteuid cannot fail.
@@ -182,10 +185,16 @@ fn spawners_that_end_at_once(role: &str, rounds: usize) {
 
 #[test]
 fn every_target_runs_when_the_spawner_exits_at_once() {
+    if !common::stub_host_without_init("every_target_runs_when_the_spawner_exits_at_once") {
+        return;
+    }
     spawners_that_end_at_once("exit", 300);
 }
 
 #[test]
 fn every_target_runs_when_the_spawner_execs_at_once() {
+    if !common::stub_host_without_init("every_target_runs_when_the_spawner_execs_at_once") {
+        return;
+    }
     spawners_that_end_at_once("exec", 100);
 }

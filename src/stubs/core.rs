@@ -113,20 +113,26 @@ pub(crate) enum Startup {
 pub(crate) struct Errno {
     pub(crate) acces: i32,
     pub(crate) noent: i32,
-    /// After these a `PATH` search goes on with the next directory (as
-    /// glibc's `posix_spawnp` and `execvp` do): `ENOENT`, `ESTALE`,
-    /// `ENOTDIR`, `ENODEV`, `ETIMEDOUT`.
-    pub(crate) search_on: [i32; 5],
+    /// After these a `PATH` search goes on with the next directory, as the
+    /// C library's `posix_spawnp` and `execvp` do: glibc goes on after
+    /// `ENOENT`, `ESTALE`, `ENOTDIR`, `ENODEV`, `ETIMEDOUT`; musl
+    /// (`__execvpe`) after `ENOENT` and `ENOTDIR` only.
+    pub(crate) search_on: &'static [i32],
 }
 
 impl Errno {
     /// The values of every Linux architecture the embedded stub is built
-    /// for (x86_64 and aarch64 share the generic numbers).
+    /// for (x86_64 and aarch64 share the generic numbers), searching as the
+    /// C library of the target does.
     #[allow(dead_code)] // used by the embedded stub's build and the tests
     pub(crate) const LINUX: Errno = Errno {
         acces: 13,
         noent: 2,
-        search_on: [2, 116, 20, 19, 110],
+        search_on: if cfg!(target_env = "musl") {
+            &[2, 20]
+        } else {
+            &[2, 116, 20, 19, 110]
+        },
     };
 }
 
@@ -604,11 +610,22 @@ fn hex_digit(n: u8) -> u8 {
     }
 }
 
-/// `strerror`'s text (glibc's wording) for the `errno` values an `execve` or
-/// a `PATH` search can end with on Linux, for a stub without a C library.
+/// `strerror`'s text for the `errno` values an `execve` or a `PATH` search
+/// can end with on Linux, for a stub without a C library: in the wording of
+/// the C library of the target, glibc's or musl's (which has no text for
+/// `ELIBBAD`), so that the embedded stub says what std's `io::Error` says.
 #[allow(dead_code)] // used by the embedded stub's build and the tests
 pub(crate) fn linux_error_message(errno: i32) -> Option<&'static [u8]> {
+    let musl = cfg!(target_env = "musl");
     Some(match errno {
+        5 if musl => b"I/O error",
+        12 if musl => b"Out of memory",
+        24 if musl => b"No file descriptors available",
+        36 if musl => b"Filename too long",
+        40 if musl => b"Symbolic link loop",
+        75 if musl => b"Value too large for data type",
+        80 if musl => return None,
+        110 if musl => b"Operation timed out",
         1 => b"Operation not permitted",
         2 => b"No such file or directory",
         4 => b"Interrupted system call",
@@ -983,13 +1000,29 @@ mod tests {
             stderr(&mock)
         );
 
-        // No PATH: the C library's default. An error other than the
-        // search-on ones ends the search.
+        // No PATH: the C library's default (musl's starts with
+        // /usr/local/bin). An error other than the search-on ones ends the
+        // search.
         let mut mock = Mock::new();
         mock.exec_errors = std::vec![(&b"/bin/prog"[..], 8)];
         embedded(&mut mock, &[b"double-spawn:", M, b"prog", b"prog"], &[]);
-        assert_eq!(execs(&mock), [b"/bin/prog".to_vec()]);
+        let mut expected = std::vec![b"/bin/prog".to_vec()];
+        if cfg!(target_env = "musl") {
+            expected.insert(0, b"/usr/local/bin/prog".to_vec());
+        }
+        assert_eq!(execs(&mock), expected);
         assert!(stderr(&mock).contains("Exec format error (os error 8)"));
+
+        // ESTALE: glibc goes on with the next directory, musl stops there.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/a/prog"[..], 116)];
+        embedded(
+            &mut mock,
+            &[b"double-spawn:", M, b"prog", b"prog"],
+            &[b"PATH=/a:/b"],
+        );
+        let stops = cfg!(target_env = "musl");
+        assert_eq!(execs(&mock).len(), if stops { 1 } else { 2 });
     }
 
     #[test]

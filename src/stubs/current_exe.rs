@@ -116,13 +116,16 @@ impl Sys for LibcSys {
     const ERRNO: Errno = Errno {
         acces: libc::EACCES,
         noent: libc::ENOENT,
-        search_on: [
+        #[cfg(not(target_env = "musl"))]
+        search_on: &[
             libc::ENOENT,
             libc::ESTALE,
             libc::ENOTDIR,
             libc::ENODEV,
             libc::ETIMEDOUT,
         ],
+        #[cfg(target_env = "musl")]
+        search_on: &[libc::ENOENT, libc::ENOTDIR],
     };
 
     fn exec_name(&self) -> Option<&[u8]> {

@@ -29,6 +29,14 @@
 //!   tried and stands for an empty entry (the working directory), or ends
 //!   the search when it is the last one.
 //!
+//! With musl (`__execvpe` in `src/process/execvp.c`, behind both
+//! `posix_spawnp` and `execvp`) three rules differ: only `ENOENT` and
+//! `ENOTDIR` (and `EACCES`) let the search go on, so `ESTALE`, `ENODEV` and
+//! `ETIMEDOUT` end it; an overlong entry is skipped rather than tried as an
+//! empty one; and a name longer than `NAME_MAX` is `ENAMETOOLONG` before any
+//! entry is tried. musl's default search path is
+//! `/usr/local/bin:/bin:/usr/bin`.
+//!
 //! These are glibc 2.36's rules (measured on Linux 6.18). Two edges depend
 //! on the C library's version: glibc's fix for its bug 33626 skips a `PATH`
 //! entry that fails with `ENAMETOOLONG` instead of ending the search, and a
@@ -196,16 +204,40 @@ fn as_ids<T: Send>(
     None
 }
 
-/// Searches `path` for `name` as glibc's `execvpe` does, with `check` in
-/// place of `execve`; returns the first candidate `check` accepts.
+/// Whether the C library is musl, whose `__execvpe` (behind `execvp` and
+/// `posix_spawnp`) searches by slightly different rules (module docs).
+const MUSL: bool = cfg!(target_env = "musl");
+
+/// The errors after which the search goes on with the next entry (besides
+/// `EACCES`, which is remembered): glibc's list, or musl's shorter one.
+const SEARCH_ON: &[libc::c_int] = if MUSL {
+    &[libc::ENOENT, libc::ENOTDIR]
+} else {
+    &[
+        libc::ENOENT,
+        libc::ESTALE,
+        libc::ENOTDIR,
+        libc::ENODEV,
+        libc::ETIMEDOUT,
+    ]
+};
+
+/// Searches `path` for `name` as the C library's `execvpe` does, with
+/// `check` in place of `execve`; returns the first candidate `check`
+/// accepts.
 fn search(
     name: &[u8],
     path: &[u8],
     mut check: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Vec<u8>> {
-    // glibc: `path_len = strnlen (path, PATH_MAX - 1) + 1`, and an entry with
-    // `subp - p >= path_len` is skipped in a way that makes the loop try an
-    // empty entry in its place, unless it is the last entry.
+    // musl refuses a name longer than `NAME_MAX` before searching.
+    if MUSL && name.len() > libc::NAME_MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    // Both: `path_len = strnlen (path, PATH_MAX - 1) + 1`. An entry with
+    // `subp - p >= path_len` ends the search when it is the last entry;
+    // otherwise glibc skips it in a way that makes the loop try an empty
+    // entry in its place, and musl skips it.
     let limit = path.len().min(libc::PATH_MAX as usize - 1) + 1;
     let entries: Vec<&[u8]> = path.split(|&b| b == b':').collect();
     let mut saw_eacces = false;
@@ -214,6 +246,9 @@ fn search(
         let entry = if entry.len() >= limit {
             if i + 1 == entries.len() {
                 break;
+            }
+            if MUSL {
+                continue;
             }
             &b""[..]
         } else {
@@ -231,13 +266,7 @@ fn search(
             Ok(()) => return Ok(candidate),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EACCES) => saw_eacces = true,
-                Some(
-                    code @ (libc::ENOENT
-                    | libc::ESTALE
-                    | libc::ENOTDIR
-                    | libc::ENODEV
-                    | libc::ETIMEDOUT),
-                ) => last = code,
+                Some(code) if SEARCH_ON.contains(&code) => last = code,
                 _ => return Err(e),
             },
         }
@@ -507,8 +536,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got.as_bytes(), [entry.as_bytes(), b"/tool"].concat());
-        // An entry longer than the capped PATH is tried as an empty entry,
-        // or ends the search when it is the last.
+        // An entry longer than the capped PATH is tried as an empty entry
+        // (glibc) or skipped (musl), and ends the search when it is the last.
         let long = format!("/{}", "x".repeat(4200));
         let path = format!("{long}:/nonexistent-ds");
         let got = resolve(
@@ -517,7 +546,11 @@ mod tests {
             Some(&a.0),
             Access::CheckExecutable,
         );
-        assert_eq!(got.unwrap(), "./tool");
+        if MUSL {
+            assert_eq!(kind(got), Some(libc::ENOENT));
+        } else {
+            assert_eq!(got.unwrap(), "./tool");
+        }
         let path = format!("{}:{long}", a.0.join("plain").display());
         let r = resolve(
             OsStr::new("tool"),
@@ -526,6 +559,25 @@ mod tests {
             Access::CheckExecutable,
         );
         assert_eq!(kind(r), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn a_name_longer_than_name_max_is_refused_by_musl_only() {
+        // glibc tries each entry (a missing directory is ENOENT); musl
+        // refuses the name before searching.
+        let name = "n".repeat(libc::NAME_MAX as usize + 1);
+        let r = resolve(
+            OsStr::new(&name),
+            Some(OsStr::new("/nonexistent-ds")),
+            None,
+            Access::CheckExecutable,
+        );
+        let expected = if MUSL {
+            libc::ENAMETOOLONG
+        } else {
+            libc::ENOENT
+        };
+        assert_eq!(kind(r), Some(expected));
     }
 
     #[test]

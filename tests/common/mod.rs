@@ -56,6 +56,24 @@ pub fn run_tests(_binary: &str, tests: &[Test]) -> ! {
     libtest_mimic::run(&args, trials).exit()
 }
 
+/// Whether this standard-harness test binary is a stub host, as the tests
+/// that call this assume: with glibc the crate's ELF constructor makes it
+/// one without `init()`. With other C libraries (musl) there is no such
+/// constructor and libtest's `main` never calls `init()`, so its double
+/// spawns would be direct and the test would prove nothing: this says so
+/// on stdout and returns false, and the caller skips. (The binaries with a
+/// `main` of their own call `init()` and run everywhere.)
+pub fn stub_host_without_init(test: &str) -> bool {
+    if cfg!(target_env = "gnu") {
+        return true;
+    }
+    println!(
+        "{test}: skipped: musl: this binary has no ELF constructor, so it is not a stub \
+         host without init()"
+    );
+    false
+}
+
 // ---------------------------------------------------------------------------
 // The probe: what a child inherited.
 // ---------------------------------------------------------------------------
