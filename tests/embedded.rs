@@ -916,7 +916,13 @@ fn setuid_binary_uses_the_embedded_stub() {
     }
     assert!(warnings(&stderr).is_empty(), "{stderr}");
 
-    // And the copy refuses to be a stub when started by hand.
+    // And the copy refuses to be a stub when started by hand. Only with
+    // glibc is this libtest binary a stub at all: elsewhere libtest would
+    // read the stub's words as test filters and run tests again.
+    if !cfg!(target_env = "gnu") {
+        println!("not glibc: this binary is no stub without init(); by-hand case skipped");
+        return;
+    }
     let mut by_hand = Command::new(&copy);
     by_hand.args([MARKER, "/bin/echo", "echo", "escalated"]);
     let out = output_of(by_hand, "setuid stub by hand");
@@ -924,10 +930,7 @@ fn setuid_binary_uses_the_embedded_stub() {
         !String::from_utf8_lossy(&out.stdout).contains("escalated"),
         "the target never runs"
     );
-    if cfg!(target_env = "gnu") {
-        // Elsewhere, without `init()`, the binary is no stub at all.
-        assert_eq!(out.status.code(), Some(126));
-    }
+    assert_eq!(out.status.code(), Some(126));
 }
 
 /// A cdylib (`examples/embedded_cdylib.rs`) loaded with `dlopen` by a small
