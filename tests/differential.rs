@@ -22,17 +22,24 @@
 //! A difference either matches an entry of [`KNOWN`] (counted, printed) or
 //! is shrunk (dropping settings one at a time, shortening arguments, while
 //! an unknown difference persists) and fails the test with a pasteable
-//! reproduction. [`CORPUS`] holds one configuration per known entry, run
-//! first: if one no longer differs, the entry is stale and the test fails
-//! (remove the entry and its corpus case when the kind is fixed).
+//! reproduction. [`corpus`] holds one configuration per known entry (two
+//! for kind 8), run first: if one no longer shows its entry, the entry is
+//! stale and the test fails (remove the entry and its corpus case when the
+//! kind is fixed).
 //!
-//! CI: the fixed seed and 60 random cases. A long run:
+//! CI: the corpus (10 cases), then the fixed seed [`DEFAULT_SEED`] and
+//! [`DEFAULT_CASES`] (60) random cases: six spawner runs a case, about 10 s.
+//! A long run (about 0.5 s a case; it stops after three cases with unknown
+//! differences):
 //!
 //! ```text
 //! DS_DIFF_SEED=12345 DS_DIFF_CASES=2000 cargo test --all-features --test differential -- --nocapture
 //! ```
 //!
-//! `DS_DIFF_VERBOSE=1` prints every case's configuration.
+//! `DS_DIFF_VERBOSE=1` also prints every case's configuration and every
+//! known difference seen. A new known kind gets an entry in [`KNOWN`] (a
+//! predicate as narrow as the kind, a comment saying why it differs and
+//! which issue tracks it) and a case in [`corpus`].
 
 mod common;
 #[path = "common/differential.rs"]
@@ -238,7 +245,7 @@ struct Known {
 
 /// The known differences, one entry per kind; the kind numbers are those of
 /// issue 16 (the outside fuzzer's report). Remove an entry with its
-/// [`CORPUS`] case when its kind is fixed: the corpus check fails otherwise.
+/// [`corpus`] case when its kind is fixed: the corpus check fails otherwise.
 const KNOWN: &[Known] = &[
     // Kind 1 (issue 16): a NUL in arg0 is not caught. std refuses the
     // command (InvalidInput, "nul byte found"); the double spawn builds the
@@ -602,14 +609,12 @@ struct Tally {
     failures: Vec<Failure>,
 }
 
-/// Runs every variant of `c`; returns the differences, each with its known
-/// entry (None: unknown).
-#[allow(clippy::type_complexity)]
-fn check(
-    fx: &Fixtures,
-    c: &Config,
-    tally: &mut Tally,
-) -> Vec<(Frontend, Route, Outcome, Outcome, Option<&'static str>)> {
+/// One double variant that differs from its direct spawn: frontend, route,
+/// the direct and the double outcome, the known entry (None: unknown).
+type Diff = (Frontend, Route, Outcome, Outcome, Option<&'static str>);
+
+/// Runs every variant of `c`; returns the differences.
+fn check(fx: &Fixtures, c: &Config, tally: &mut Tally) -> Vec<Diff> {
     let mut diffs = Vec::new();
     for f in [Frontend::Std, Frontend::Tokio] {
         let direct = run_variant(fx, c, f, Route::Direct);
@@ -677,12 +682,11 @@ fn describe_failure(fx: &Fixtures, c: &Config, f: Frontend, r: Route, origin: &s
 
 /// Counts the known differences of one case; minimizes its first unknown
 /// one (naming the other variants that differ unknown ways too).
-#[allow(clippy::type_complexity)]
 fn record(
     fx: &Fixtures,
     c: &Config,
     origin: &str,
-    diffs: Vec<(Frontend, Route, Outcome, Outcome, Option<&'static str>)>,
+    diffs: Vec<Diff>,
     tally: &mut Tally,
     verbose: bool,
 ) {

@@ -329,8 +329,10 @@ fn bytes(rng: &mut Rng, max: u64) -> Vec<u8> {
 /// would hide everything else.
 fn maybe_nul(rng: &mut Rng, max: u64, nul_percent: u64) -> Vec<u8> {
     let mut b = bytes(rng, max);
-    if !rng.chance(nul_percent) {
-        b.retain(|&c| c != 0);
+    b.retain(|&c| c != 0);
+    if rng.chance(nul_percent) {
+        let at = rng.below(b.len() as u64 + 1) as usize;
+        b.insert(at, 0);
     }
     b
 }
@@ -358,9 +360,14 @@ pub fn generate(rng: &mut Rng) -> Config {
     for _ in 0..rng.below(4) {
         c.args.push(maybe_nul(rng, 8, 8));
     }
-    if rng.chance(4) {
-        // Near the limit: mostly within the stub's overhead of it.
-        c.big = Some(rng.below(400) as i64 - 40);
+    if rng.chance(5) {
+        // Near the limit: mostly within the stub's overhead of it (about
+        // 100 bytes), sometimes further below, sometimes over it.
+        c.big = Some(if rng.chance(60) {
+            rng.below(100) as i64
+        } else {
+            rng.below(400) as i64 - 40
+        });
     }
     for _ in 0..rng.below(4) {
         let op = match rng.below(10) {
