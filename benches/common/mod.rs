@@ -182,7 +182,11 @@ pub fn rounds<T>(
                     // Rotated, and reversed every other round, so that no
                     // variant always runs right after the same other one
                     // (a costly spawn can slow the next).
-                    let j = if round % 2 == 0 { j } else { k - 1 - j };
+                    let j = if round.is_multiple_of(2) {
+                        j
+                    } else {
+                        k - 1 - j
+                    };
                     let i = (round / 2 + j) % k;
                     for _ in 0..variants[i].per_round {
                         let start = Instant::now();
