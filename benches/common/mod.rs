@@ -1,5 +1,6 @@
 //! What the spawn benchmarks share: the routes they compare, interleaved
-//! rounds, medians, CPU time and a description of the machine.
+//! rounds, medians, CPU time, a description of the machine, and the floor
+//! program (`floor`).
 //!
 //! Shared machines are noisy: the load changes within seconds, so times of
 //! benchmarks run one after the other are not comparable. Each benchmark
@@ -11,6 +12,8 @@
 //!
 //! Not every bench uses every helper.
 #![allow(dead_code)]
+
+pub mod floor;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
