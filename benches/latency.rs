@@ -1,13 +1,16 @@
 //! How long one spawn + wait of `/bin/true` takes, by route.
 //!
-//! `cargo bench --bench latency` compares, in interleaved rounds (see
-//! `common`):
+//! `cargo bench -p double-spawn-benches --bench latency` compares, in
+//! interleaved rounds (see `common`):
 //!
 //! - `latency/std` and `latency/tokio`: a direct spawn, the
 //!   current-executable stub (`DoubleSpawn::enabled()`), the embedded stub
 //!   (`DoubleSpawn::enabled().stub(Stub::Embedded)`, skipped with
-//!   "embedded: unavailable (<route>)" where that route is not taken), and
-//!   the *floor*: this very binary started with nothing to do but exit, the
+//!   "embedded: unavailable (<route>)" where that route is not taken), the
+//!   *floor* (`common::floor`: a static program that only unblocks SIGTSTP
+//!   and `exec`s its argument, the least any stub can cost, started with
+//!   SIGTSTP blocked from a sealed memfd and from a regular file), and
+//!   `bare_exe`: this very binary started with nothing to do but exit, the
 //!   least that one more `exec` of the current executable can cost. With
 //!   tokio it also records the time a worker spends inside `spawn()`.
 //! - `nextest_stub`: nextest's own stub, `cargo-nextest __double-spawn --
@@ -15,11 +18,13 @@
 //!   runtime and argument parsing), against ours; skipped when
 //!   `cargo-nextest` is not on `PATH`.
 //!
-//! After criterion's report it prints the medians, the ratios and the
-//! issue-9 targets this bench measures: (embedded − direct) / direct
-//! <= 0.15, and nextest's stub overhead / the embedded stub's >= 15.
+//! After criterion's report it prints the medians, each route's overhead
+//! over direct and that overhead divided by the floor's, and the issue-9
+//! targets this bench measures: (embedded − direct) / direct <= 0.15, and
+//! nextest's stub overhead / the embedded stub's >= 15.
 //!
-//! Started with `--double-spawn-floor`, the binary is the floor program.
+//! Started with `--double-spawn-floor`, the binary is the `bare_exe`
+//! program.
 
 #[cfg(unix)]
 mod common;
@@ -48,6 +53,7 @@ mod bench {
 
     use criterion::Criterion;
 
+    use crate::common::floor;
     use crate::common::{
         current_exe, embedded, excess, median, note, rounds, std_once, tokio_once, us, variant,
         How, Summary, Variant, TRUE,
@@ -56,8 +62,8 @@ mod bench {
     /// The argument that makes this binary the floor program.
     pub(crate) const FLOOR_ARG: &str = "--double-spawn-floor";
 
-    /// This binary as the floor program, from the path the stub uses.
-    fn floor() -> Command {
+    /// This binary as the `bare_exe` program, from the path the stub uses.
+    fn bare_exe() -> Command {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(FLOOR_ARG);
         cmd
@@ -72,12 +78,28 @@ mod bench {
         routes
     }
 
+    /// The floor program, from a memfd and from a file, where it runs.
+    fn floors() -> Vec<(&'static str, &'static std::path::Path)> {
+        let mut floors = Vec::new();
+        if let Some(path) = floor::memfd() {
+            floors.push(("floor_memfd", path));
+        }
+        if let Some(path) = floor::file() {
+            floors.push(("floor_file", path));
+        }
+        floors
+    }
+
     fn latency_std(c: &mut Criterion) {
         let mut cmds: Vec<(&'static str, How, Command)> = routes()
             .into_iter()
             .map(|(name, how)| (name, how, Command::new(TRUE)))
             .collect();
-        let mut bare = floor();
+        let mut bare = bare_exe();
+        let mut floors: Vec<(&'static str, Command)> = floors()
+            .into_iter()
+            .map(|(name, path)| (name, floor::command(path)))
+            .collect();
         let mut variants: Vec<Variant<'_>> = cmds
             .iter_mut()
             .map(|(name, how, cmd)| {
@@ -85,7 +107,10 @@ mod bench {
                 variant(name, move || std_once(cmd, how))
             })
             .collect();
-        variants.push(variant("floor", || std_once(&mut bare, How::Direct)));
+        for (name, cmd) in &mut floors {
+            variants.push(variant(name, move || floor::std_once(cmd)));
+        }
+        variants.push(variant("bare_exe", || std_once(&mut bare, How::Direct)));
         rounds(c, "latency/std", Duration::from_secs(4), || (), variants);
     }
 
@@ -99,7 +124,11 @@ mod bench {
             .into_iter()
             .map(|(name, how)| (name, how, tokio::process::Command::new(TRUE)))
             .collect();
-        let mut bare = tokio::process::Command::from(floor());
+        let mut bare = tokio::process::Command::from(bare_exe());
+        let mut floors: Vec<(&'static str, tokio::process::Command)> = floors()
+            .into_iter()
+            .map(|(name, path)| (name, floor::command(path).into()))
+            .collect();
         let mut variants: Vec<Variant<'_>> = cmds
             .iter_mut()
             .map(|(name, how, cmd)| {
@@ -113,7 +142,10 @@ mod bench {
                 })
             })
             .collect();
-        variants.push(variant("floor", move || {
+        for (name, cmd) in &mut floors {
+            variants.push(variant(name, move || rt.block_on(floor::tokio_once(cmd))));
+        }
+        variants.push(variant("bare_exe", move || {
             rt.block_on(tokio_once(&mut bare, How::Direct));
         }));
         rounds(c, "latency/tokio", Duration::from_secs(4), || (), variants);
@@ -157,38 +189,69 @@ mod bench {
         let mut s = Summary::default();
         for flavour in ["std", "tokio"] {
             let id = |v: &str| m(&format!("latency/{flavour}/{v}"));
-            let (d, ce, em, f) = (id("direct"), id("current_exe"), id("embedded"), id("floor"));
+            let (d, ce, b) = (id("direct"), id("current_exe"), id("bare_exe"));
             s.list(
                 flavour,
                 &[
                     ("direct", d),
+                    ("floor_memfd", id("floor_memfd")),
+                    ("floor_file", id("floor_file")),
+                    ("embedded", id("embedded")),
                     ("current_exe", ce),
-                    ("embedded", em),
-                    ("floor", f),
+                    ("bare_exe", b),
                 ],
                 us,
             );
-            s.row(
-                format!("{flavour}: current_exe / direct"),
-                d.zip(ce).map(|(d, ce)| format!("{:.2}", ce / d)),
-            );
-            s.row(
-                format!("{flavour}: (current_exe - direct) / floor"),
-                d.zip(ce)
-                    .zip(f)
-                    .map(|((d, ce), f)| format!("{:.2}", (ce - d) / f)),
-            );
+            // Overheads over direct: medians of differences within a round.
             let over = |v: &str| {
                 excess(
                     &format!("latency/{flavour}/{v}"),
                     &format!("latency/{flavour}/direct"),
                 )
             };
+            let (o_fm, o_ff) = (over("floor_memfd"), over("floor_file"));
+            let (o_em, o_ce) = (over("embedded"), over("current_exe"));
+            s.list(
+                &format!("{flavour}, overhead over direct"),
+                &[
+                    ("floor_memfd", o_fm),
+                    ("floor_file", o_ff),
+                    ("embedded", o_em),
+                    ("current_exe", o_ce),
+                ],
+                us,
+            );
+            for (floor, o_f) in [("floor_memfd", o_fm), ("floor_file", o_ff)] {
+                let what = format!("{flavour}, route overhead / {floor} overhead");
+                match o_f {
+                    // The floor costs too little to tell from a direct
+                    // spawn in this run: a ratio would only show noise.
+                    Some(f) if f <= 0.0 => {
+                        s.row(what, Some(format!("n/a ({floor} overhead {} <= 0)", us(f))))
+                    }
+                    _ => {
+                        let ratio = |o: Option<f64>| o.zip(o_f).map(|(o, f)| o / f);
+                        s.list(
+                            &what,
+                            &[("embedded", ratio(o_em)), ("current_exe", ratio(o_ce))],
+                            |r| format!("{r:.1}"),
+                        );
+                    }
+                }
+            }
+            s.row(
+                format!("{flavour}: current_exe / direct"),
+                d.zip(ce).map(|(d, ce)| format!("{:.2}", ce / d)),
+            );
+            s.row(
+                format!("{flavour}: (current_exe - direct) / bare_exe"),
+                d.zip(ce)
+                    .zip(b)
+                    .map(|((d, ce), b)| format!("{:.2}", (ce - d) / b)),
+            );
             s.row(
                 format!("{flavour}: (embedded - direct) / direct"),
-                over("embedded")
-                    .zip(d)
-                    .map(|(o, d)| format!("{:.3}", o / d)),
+                o_em.zip(d).map(|(o, d)| format!("{:.3}", o / d)),
             );
         }
         let spawn = |v: &str| m(&format!("latency/tokio/{v}.spawn"));

@@ -1,6 +1,6 @@
 //! Does the cost of a spawn grow with the parent's memory?
 //!
-//! `cargo bench --bench parent_size` spawns + waits `/bin/true` from a
+//! `cargo bench -p double-spawn-benches --bench parent_size` spawns + waits `/bin/true` from a
 //! parent holding 0, 1 and 4 GiB of touched memory, in interleaved rounds
 //! (see `common`): directly, through the current-executable stub, through
 //! the embedded stub (skipped with "embedded: unavailable (<route>)" where

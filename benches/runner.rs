@@ -1,7 +1,7 @@
 //! What double spawning costs a test runner, with a small and a large host.
 //!
 //! ```text
-//! cargo bench --bench runner --bench runner_large
+//! cargo bench -p double-spawn-benches --bench runner --bench runner_large
 //! ```
 //!
 //! A test runner spawns many short-lived processes, each in its own process
@@ -142,7 +142,7 @@ mod bench {
             .map_err(|e| format!("{}: {e}", exe.display()))?;
         if !output.status.success() {
             return Err(format!(
-                "{} {}: rebuild both with `cargo bench --bench runner --bench runner_large`",
+                "{} {}: rebuild both with `cargo bench -p double-spawn-benches --bench runner --bench runner_large`",
                 exe.display(),
                 output.status
             ));
@@ -170,7 +170,7 @@ mod bench {
         };
         let storm_spawns = if quick { 50 } else { STORM_SPAWNS };
         if quick {
-            println!("runner: smoke test (run `cargo bench --bench runner --bench runner_large` for figures)");
+            println!("runner: smoke test (run `cargo bench -p double-spawn-benches --bench runner --bench runner_large` for figures)");
         }
 
         let rt = shape::runtime();
@@ -190,7 +190,7 @@ mod bench {
         let large = find_large();
         if large.is_none() {
             println!(
-                "runner: runner_large is not built; run `cargo bench --bench runner --bench runner_large`"
+                "runner: runner_large is not built; run `cargo bench -p double-spawn-benches --bench runner --bench runner_large`"
             );
         }
 

@@ -1,6 +1,6 @@
 //! How many spawns a second a busy tokio program gets, by route.
 //!
-//! `cargo bench --bench throughput` runs a tokio multi-thread runtime that
+//! `cargo bench -p double-spawn-benches --bench throughput` runs a tokio multi-thread runtime that
 //! spawns + waits `/bin/true` 2,000 times with 16 in flight, in interleaved
 //! rounds (see `common`): directly, through the current-executable stub and
 //! through the embedded stub (skipped with "embedded: unavailable

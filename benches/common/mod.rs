@@ -1,5 +1,6 @@
 //! What the spawn benchmarks share: the routes they compare, interleaved
-//! rounds, medians, CPU time and a description of the machine.
+//! rounds, medians, CPU time, a description of the machine, and the floor
+//! program (`floor`).
 //!
 //! Shared machines are noisy: the load changes within seconds, so times of
 //! benchmarks run one after the other are not comparable. Each benchmark
@@ -11,6 +12,8 @@
 //!
 //! Not every bench uses every helper.
 #![allow(dead_code)]
+
+pub mod floor;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -182,7 +185,11 @@ pub fn rounds<T>(
                     // Rotated, and reversed every other round, so that no
                     // variant always runs right after the same other one
                     // (a costly spawn can slow the next).
-                    let j = if round % 2 == 0 { j } else { k - 1 - j };
+                    let j = if round.is_multiple_of(2) {
+                        j
+                    } else {
+                        k - 1 - j
+                    };
                     let i = (round / 2 + j) % k;
                     for _ in 0..variants[i].per_round {
                         let start = Instant::now();
