@@ -134,6 +134,43 @@
 //!   `spawn()` returning the error. Waiting for the stub's `exec` to report
 //!   back would block the spawning thread twice as long on every spawn.
 //!
+//! **Known differences, not yet fixed.** `tests/differential.rs` generates
+//! commands across the whole `Command` surface and compares direct and
+//! double spawns on everything either side sees; it finds these, each
+//! listed there by number and accepted until it is fixed:
+//!
+//! 1. A NUL byte in `arg0` is not refused: std shows it as placeholder
+//!    text, which the stub receives as `argv[0]` (direct: `InvalidInput`).
+//! 2. With a NUL byte elsewhere (an argument, an environment entry) and a
+//!    program that cannot be run, the program's error wins (`NotFound`);
+//!    std refuses the NUL first (`InvalidInput`).
+//! 3. With `process_group(1)` (a group the child may not join) or a bad
+//!    working directory and a program that cannot be run, the program's
+//!    error wins; directly, the C library's `setpgid` or `chdir` fails
+//!    first.
+//! 4. `Command::new("/proc/self/exe")` through the embedded stub names the
+//!    stub, which refuses it (exit 126); directly it re-runs the caller.
+//! 5. A script without `#!` started by a bare name with `PATH` changed in
+//!    the command (std's `fork`/`exec` path, whose `execvp` falls back to
+//!    `/bin/sh`) runs directly, and exits 127 through the stub.
+//! 6. `LD_PRELOAD` and the other `LD_*` variables in the target's
+//!    environment also act on the current-executable stub, which is a
+//!    dynamically linked program (the embedded stub is static).
+//! 7. Arguments that just fit a direct spawn can fail with
+//!    `ArgumentListTooLong` through the stub, whose command line is longer.
+//! 8. With the caller's descriptor 0 or 2 closed, std's `fork`/`exec` path
+//!    gives a direct child that slot closed or opened differently
+//!    (`Stdio::null()` read-write against read-only, or a `Stdio::piped()`
+//!    end lost); through the stub the child gets what the command asked
+//!    for. Here the direct spawn is the odd one, and matching it would copy
+//!    a std bug.
+//!
+//! Two edges of the parent's program lookup (`src/unix/resolve.rs`): an
+//! empty `PATH` entry runs the program as `./name` relative to the child's
+//! working directory, as the C library does; and a `PATH` of one entry
+//! longer than `PATH_MAX` gives `ENOENT`, where glibc fails with whatever
+//! `errno` the spawning thread last had.
+//!
 //! # Security
 //!
 //! Every binary that links the crate understands the stub's private command
