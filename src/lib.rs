@@ -165,11 +165,13 @@
 //!    for. Here the direct spawn is the odd one, and matching it would copy
 //!    a std bug.
 //!
-//! Two edges of the parent's program lookup (`src/unix/resolve.rs`): an
-//! empty `PATH` entry runs the program as `./name` relative to the child's
-//! working directory, as the C library does; and a `PATH` of one entry
-//! longer than `PATH_MAX` gives `ENOENT`, where glibc fails with whatever
-//! `errno` the spawning thread last had.
+//! Two edges of the parent's program lookup (`src/unix/resolve.rs`): a
+//! program found through an empty `PATH` entry is executed as `./name`
+//! (glibc executes `name`; the stub must be given a name with a slash, or
+//! it would search again), which only a script's interpreter can see, in
+//! its arguments; and a `PATH` of one entry longer than `PATH_MAX` gives
+//! `ENOENT`, where glibc fails with whatever `errno` the spawning thread
+//! last had, which no parent can predict.
 //!
 //! # Security
 //!
