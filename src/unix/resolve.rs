@@ -208,6 +208,10 @@ fn as_ids<T: Send>(
 /// `posix_spawnp`) searches by slightly different rules (module docs).
 const MUSL: bool = cfg!(target_env = "musl");
 
+/// musl's `NAME_MAX` (`limits.h`: 255). Spelled out because the `libc`
+/// crate defines it only for some systems, and only musl's rule uses it.
+const NAME_MAX: usize = 255;
+
 /// The errors after which the search goes on with the next entry (besides
 /// `EACCES`, which is remembered): glibc's list, or musl's shorter one.
 const SEARCH_ON: &[libc::c_int] = if MUSL {
@@ -231,7 +235,7 @@ fn search(
     mut check: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Vec<u8>> {
     // musl refuses a name longer than `NAME_MAX` before searching.
-    if MUSL && name.len() > libc::NAME_MAX as usize {
+    if MUSL && name.len() > NAME_MAX {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
     }
     // Both: `path_len = strnlen (path, PATH_MAX - 1) + 1`. An entry with
@@ -565,7 +569,7 @@ mod tests {
     fn a_name_longer_than_name_max_is_refused_by_musl_only() {
         // glibc tries each entry (a missing directory is ENOENT); musl
         // refuses the name before searching.
-        let name = "n".repeat(libc::NAME_MAX as usize + 1);
+        let name = "n".repeat(NAME_MAX + 1);
         let r = resolve(
             OsStr::new(&name),
             Some(OsStr::new("/nonexistent-ds")),
