@@ -178,32 +178,13 @@ impl Flags {
         };
         if code != EXEC_FAILED_DEFAULT {
             out.push(b'e');
-            let digits = [code / 100, code / 10 % 10, code % 10];
-            let skip = if code >= 100 {
-                0
-            } else if code >= 10 {
-                1
-            } else {
-                2
-            };
-            for d in &digits[skip..] {
-                out.push(b'0' + d);
+            for &d in decimal(u32::from(code), &mut [0; 10]) {
+                out.push(d);
             }
         }
         if let Some(pgid) = self.spawner_pgid.filter(|&p| p > 0) {
             out.push(b'g');
-            let mut digits = [0u8; 10];
-            let mut n = pgid.unsigned_abs();
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            for &d in &digits[i..] {
+            for &d in decimal(pgid.unsigned_abs(), &mut [0; 10]) {
                 out.push(d);
             }
         }
@@ -326,6 +307,21 @@ pub(crate) fn check_shape(argc: usize, program: &[u8]) -> Result<(), Malformed> 
         return Err(Malformed::EmptyProgram);
     }
     Ok(())
+}
+
+/// `n` in decimal, written into the end of `buf`; returns the digits. It
+/// allocates nothing, so the stubs use it too (an errno in a message).
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 #[cfg(test)]

@@ -586,18 +586,7 @@ impl<'a, S: Sys> Line<'a, S> {
         if n < 0 {
             self.byte(b'-');
         }
-        let mut n = n.unsigned_abs();
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[i..] {
+        for &d in protocol::decimal(n.unsigned_abs(), &mut [0; 10]) {
             self.byte(d);
         }
     }
