@@ -341,11 +341,7 @@ const KNOWN: &[Known] = &[
     Known {
         name: "8: fd 0/2 closed + Stdio::null() on it, std fork path",
         matches: |c, f, _, d, o| {
-            f == Frontend::Std
-                && c.program.is_bare()
-                && c.path_changed()
-                && c.closed.iter().any(|&fd| c.stdio[fd as usize] == Io::Null)
-                && same_but_report(d, o)
+            closed_slot_on_fork_path(c, f, |io| io == Io::Null) && same_but_report(d, o)
         },
     },
     // Kind 8b (new, found by this test: seed 0xfeedbeef cases 298 and 372;
@@ -357,11 +353,7 @@ const KNOWN: &[Known] = &[
     Known {
         name: "8b: fd 0/2 closed + Stdio::piped() on it, std fork path",
         matches: |c, f, _, d, o| {
-            f == Frontend::Std
-                && c.program.is_bare()
-                && c.path_changed()
-                && c.closed.iter().any(|&fd| c.stdio[fd as usize] == Io::Piped)
-                && same_but_report(d, o)
+            closed_slot_on_fork_path(c, f, |io| io == Io::Piped) && same_but_report(d, o)
         },
     },
     // Kinds 6 and 8/8b at once (LD_PRELOAD set, a closed slot with
@@ -372,12 +364,7 @@ const KNOWN: &[Known] = &[
         matches: |c, f, r, d, o| {
             let (mut d, mut o) = (d.clone(), o.clone());
             let six = r == Route::CurrentExe && c.set_value(b"LD_PRELOAD").is_some();
-            let eight = f == Frontend::Std
-                && c.program.is_bare()
-                && c.path_changed()
-                && c.closed
-                    .iter()
-                    .any(|&fd| matches!(c.stdio[fd as usize], Io::Null | Io::Piped));
+            let eight = closed_slot_on_fork_path(c, f, |io| matches!(io, Io::Null | Io::Piped));
             for x in [&mut d, &mut o] {
                 if let Outcome::Ran {
                     stderr,
@@ -427,6 +414,15 @@ fn same_but_stderr(d: &Outcome, o: &Outcome) -> bool {
         _ => x.clone(),
     };
     strip(d) == strip(o)
+}
+
+/// Kinds 8 and 8b: std's `fork`/`exec` path (a bare program with `PATH`
+/// changed) and a slot the spawner closed whose stdio setting `io` accepts.
+fn closed_slot_on_fork_path(c: &Config, f: Frontend, io: impl Fn(Io) -> bool) -> bool {
+    f == Frontend::Std
+        && c.program.is_bare()
+        && c.path_changed()
+        && c.closed.iter().any(|&fd| io(c.stdio[fd as usize]))
 }
 
 /// Equal but for the probe's report.
