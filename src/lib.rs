@@ -39,8 +39,8 @@
 //! binary, a library or a `#[test]`. Where the C library is not glibc (musl,
 //! other Unix), also call [`init()`] first in `main`; it is harmless on
 //! glibc, so portable binaries call it anyway. A double spawn that cannot be
-//! protected is made as a plain `spawn()` and says so once on stderr (see
-//! [Fallbacks](#fallbacks-and-strict-mode)).
+//! protected is made as a plain `spawn()` and says so once, on stderr or to
+//! your `tracing` subscriber (see [Fallbacks](#fallbacks-and-strict-mode)).
 //!
 //! **`pre_exec` closures are not carried.** std hides them from everything
 //! but its own `spawn()`, so `double_spawn()` cannot see them on a plain
@@ -95,12 +95,16 @@
 //! # Fallbacks and strict mode
 //!
 //! Whenever no stub can protect a spawn exactly, it is spawned exactly as
-//! `cmd.spawn()` would spawn it, and one line goes to stderr (and a `tracing`
-//! warning), once per reason in a process: no stub host, a privileged binary, no `/proc`,
+//! `cmd.spawn()` would spawn it, and one warning says so, once per reason in
+//! a process: no stub host, a privileged binary, no `/proc`,
 //! or a command with a setting the stub's command cannot be given (an
 //! unstable std setting such as `groups`, `setsid`, `chroot`, pidfds, or a
 //! field a future std adds to its `Debug` output). No std upgrade can turn a
 //! working spawn into an error. [`DirectReason`] lists the reasons.
+//! The warning is a `tracing` event when a subscriber will record it, and
+//! one line on stderr (`double-spawn: warning: ...`) when none will, so it
+//! is printed exactly once either way; [`Warnings`] chooses another channel
+//! for the process (stderr, tracing, both, none).
 //! `DOUBLE_SPAWN=0` (or [`DoubleSpawn::disabled`]) turns double spawning off
 //! silently; [`DoubleSpawn::strict`] turns every fallback into an
 //! `io::ErrorKind::Unsupported` error from `spawn()` instead, which carries
@@ -226,7 +230,7 @@
 //! use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessSession};
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let mut cmd = CommandWrap::from(DoubleSpawn::new().tokio_command("make"));
+//! let mut cmd = CommandWrap::from(DoubleSpawn::process_default().tokio_command("make"));
 //! cmd.command_mut().arg("-j4");
 //! cmd.wrap(ProcessSession).wrap(KillOnDrop);
 //! let mut child = cmd.spawn_with(|cmd| cmd.double_spawn().spawn())?;
@@ -317,10 +321,11 @@
 //! - `tokio` (default): `double_spawn()` on `tokio::process::Command` and
 //!   [`DoubleSpawn::tokio_command`]. Without it the crate needs only std and
 //!   nix.
-//! - `tracing` (default): the fallback warning as a `tracing` event too, and
-//!   a `debug` event for every spawn (the target's program, its pid, and the
-//!   route: `stub`, `embedded stub`, `stub form` or `direct`). Nothing is
-//!   ever logged between `fork` and `exec`, nor by a stub.
+//! - `tracing` (default): the warnings as `tracing` events when a subscriber
+//!   records them (see [`Warnings`]), and a `debug` event for every spawn
+//!   (the target's program, its pid, and the route: `stub`, `embedded
+//!   stub`, `stub form` or `direct`). Nothing is ever logged between `fork`
+//!   and `exec`, nor by a stub.
 //! - `job-control` (default, Unix, implies `tokio`): the [`job_control`]
 //!   module for supervisors: process groups, forwarding Ctrl-Z, `fg` and
 //!   Ctrl-C to jobs, timers that do not count stopped time.
@@ -354,11 +359,11 @@ mod imp;
 mod imp;
 
 #[doc(inline)]
-pub use config::{DoubleSpawn, Stub};
+pub use config::{DoubleSpawn, InvalidExitCode, Stub};
 #[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
 #[doc(inline)]
-pub use fallback::Unprotected;
+pub use fallback::{Unprotected, Warnings};
 #[doc(inline)]
 pub use guard::SigtstpGuard;
 #[doc(inline)]

@@ -11,7 +11,7 @@ use std::path::Path;
 /// ```
 /// use double_spawn::{DirectReason, DoubleSpawn, Route};
 ///
-/// match DoubleSpawn::new().route() {
+/// match DoubleSpawn::process_default().route() {
 ///     Route::CurrentExe { path } => println!("stub: current executable via {}", path.display()),
 ///     Route::Embedded { path } => println!("stub: embedded, {}", path.display()),
 ///     Route::Direct(reason) => println!("unprotected: {reason}"),
@@ -56,8 +56,9 @@ impl fmt::Display for Route {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DirectReason {
-    /// [`DoubleSpawn::disabled`](crate::DoubleSpawn::disabled), or the
-    /// environment variable said `0`/`off`. Never reported.
+    /// Disabled in code: [`DoubleSpawn::disabled`](crate::DoubleSpawn::disabled)
+    /// (a configuration the environment turned off is
+    /// [`DisabledByEnv`](DirectReason::DisabledByEnv)). Never reported.
     Disabled,
     /// No stub host: the crate runs in a main executable without an ELF
     /// constructor stub (not glibc) and `init()` was not called.
@@ -85,6 +86,25 @@ pub enum DirectReason {
     /// for a bare program name) still go through the stub. Never reported.
     /// See the crate docs' "Platform support".
     KernelSpawn,
+    /// Disabled by the environment variable `var`, whose value was `value`
+    /// (`0`, `off`, ... as written, without surrounding blanks): a
+    /// configuration from [`DoubleSpawn::from_env`](crate::DoubleSpawn::from_env)
+    /// (the process default reads `DOUBLE_SPAWN`). Never reported. Its
+    /// `Display` names the variable, so a runner's debug line needs no text
+    /// of its own: `double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=0`.
+    ///
+    /// The names are part of the value, so two reasons from different
+    /// variables are not equal, and neither equals
+    /// [`Disabled`](DirectReason::Disabled); match with
+    /// `DirectReason::Disabled | DirectReason::DisabledByEnv { .. }` for
+    /// "turned off, whoever did it".
+    #[non_exhaustive]
+    DisabledByEnv {
+        /// The variable's name.
+        var: &'static str,
+        /// Its value.
+        value: &'static str,
+    },
 }
 
 impl DirectReason {
@@ -94,14 +114,20 @@ impl DirectReason {
     pub(crate) fn is_reported(self) -> bool {
         !matches!(
             self,
-            DirectReason::Disabled | DirectReason::Unsupported | DirectReason::KernelSpawn
+            DirectReason::Disabled
+                | DirectReason::DisabledByEnv { .. }
+                | DirectReason::Unsupported
+                | DirectReason::KernelSpawn
         )
     }
 }
 
 impl fmt::Display for DirectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(match *self {
+            DirectReason::DisabledByEnv { var, value } => {
+                return write!(f, "double spawning is disabled by {var}={value}");
+            }
             DirectReason::Disabled => "double spawning is disabled",
             DirectReason::NotInstalled => {
                 "double_spawn::init() was not called at the start of main \
