@@ -22,6 +22,14 @@ pub(crate) fn route(config: &DoubleSpawn) -> Route {
     })
 }
 
+pub(crate) fn command_route(_cmd: &Command, config: &DoubleSpawn) -> Route {
+    route(config)
+}
+
+pub(crate) fn is_too_long(_err: &io::Error) -> bool {
+    false
+}
+
 pub(crate) fn stub_form(program: &OsStr, _config: &DoubleSpawn) -> Command {
     Command::new(program)
 }
@@ -42,6 +50,12 @@ impl Prepared {
     pub(crate) fn in_place(&self) -> bool {
         false
     }
+
+    pub(crate) fn checked(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn release(&mut self) {}
 
     pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
 }
