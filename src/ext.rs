@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::process::{ExitStatus, Output};
 
 use crate::config::DoubleSpawn;
-use crate::route::{DirectReason, Route};
 use crate::imp::{self, IoDefaults};
+use crate::route::{DirectReason, Route};
 
 type StdCommand = std::process::Command;
 #[cfg(feature = "tokio")]

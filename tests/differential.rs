@@ -489,7 +489,8 @@ fn run_variant(fx: &Fixtures, c: &Config, f: Frontend, r: Route) -> Outcome {
         std::thread::sleep(Duration::from_millis(2));
     };
     let inherited_out = std::fs::read(run.join("out")).unwrap_or_default();
-    let inherited_err = without_fallback_warning(std::fs::read(run.join("err")).unwrap_or_default());
+    let inherited_err =
+        without_fallback_warning(std::fs::read(run.join("err")).unwrap_or_default());
     let Ok(result) = std::fs::read_to_string(run.join("result")) else {
         return Outcome::Broken(format!(
             "spawner {status}, no result; its stderr: {}",
@@ -942,7 +943,12 @@ fn cloexec_probe_copy() {
     // SAFETY: dup3 makes PROBE_FD a close-on-exec copy; the number is free
     // in a fresh spawner, and the original closes with `memfd`.
     let r = unsafe { libc::dup3(fd, gen::PROBE_FD, libc::O_CLOEXEC) };
-    assert_eq!(r, gen::PROBE_FD, "dup3: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        r,
+        gen::PROBE_FD,
+        "dup3: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// The command of `c`, `{d}` being `dir`.

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt, Route, Stub};
+use double_spawn::{exit_code, DirectReason, DoubleSpawn, DoubleSpawnExt, Route, Stub};
 use nix::libc;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -1064,21 +1064,116 @@ fn script_without_shebang() {
     );
 }
 
+/// A stub-form command's program is checked in the parent too (issue 17):
+/// a missing one fails `spawn()` with a direct spawn's error, instead of
+/// starting a stub that exits 127.
 #[test]
 fn stub_form_missing_program() {
     let on = enabled();
     assert!(on.is_active());
     let mut cmd = on.std_command("no-such-program-ds");
     cmd.arg("x").current_dir("/tmp").stderr(Stdio::piped());
-    let child = cmd.double_spawn_with(on).spawn().expect("the stub starts");
-    let out = common::output_bounded(child, LIMIT, "stub form");
-    assert_eq!(out.status.code(), Some(exit_code::EXEC_FAILED));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no-such-program-ds") && err.contains("\"/tmp\""),
-        "{err}"
+    let err = cmd
+        .double_spawn_with(on)
+        .spawn()
+        .expect_err("a missing program fails spawn()");
+    let direct = Command::new("no-such-program-ds")
+        .arg("x")
+        .current_dir("/tmp")
+        .spawn()
+        .expect_err("missing");
+    assert_eq!(
+        (err.kind(), err.raw_os_error()),
+        (direct.kind(), direct.raw_os_error())
     );
-    assert!(err.contains("No such file or directory"), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    // The command is left as it was: in stub form, flags reset.
+    assert_eq!(cmd.get_args().next(), Some(OsStr::new(MARKER)));
+}
+
+/// `DoubleSpawnCommand::route` answers for one command, from the very
+/// decision its spawn makes.
+#[test]
+fn route_of_one_command() {
+    let on = enabled();
+    let route = |cmd: &mut Command| cmd.double_spawn_with(on).route();
+    let config_route = on.route();
+    assert!(!matches!(config_route, Route::Direct(_)), "{config_route}");
+    assert_eq!(route(&mut Command::new("true")), config_route);
+    assert_eq!(
+        Command::new("true")
+            .double_spawn_with(DoubleSpawn::disabled())
+            .route(),
+        Route::Direct(DirectReason::Disabled)
+    );
+    assert_eq!(
+        route(Command::new("true").env("A", "x\0y")),
+        Route::Direct(DirectReason::NulByte)
+    );
+    assert_eq!(
+        route(Command::new("true").arg0("a\0b")),
+        Route::Direct(DirectReason::NulByte)
+    );
+    assert_eq!(
+        route(&mut Command::new("no-such-program-ds")),
+        Route::Direct(DirectReason::ProgramNotRunnable)
+    );
+    assert_eq!(
+        route(&mut on.std_command("true")),
+        config_route,
+        "a stub-form command"
+    );
+    // A thread that blocks SIGTSTP spawns directly, silently.
+    let blocked = std::thread::spawn(move || {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGTSTP);
+        set.thread_block().unwrap();
+        Command::new("true").double_spawn_with(on).route()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(blocked, Route::Direct(DirectReason::SigtstpBlocked));
+
+    let embedded = DoubleSpawn::enabled().stub(Stub::Embedded);
+    let current = DoubleSpawn::enabled().stub(Stub::CurrentExe);
+    let both = matches!(embedded.route(), Route::Embedded { .. })
+        && matches!(current.route(), Route::CurrentExe { .. });
+    if !both {
+        println!("the embedded or the current-executable stub is missing: the rest is not checked");
+        return;
+    }
+    // Kind 4: `/proc/self/exe` in the embedded stub would be the stub.
+    assert!(matches!(
+        Command::new("/proc/self/exe")
+            .double_spawn_with(embedded)
+            .route(),
+        Route::CurrentExe { .. }
+    ));
+    // Kind 6: a loader variable for the target takes the static stub...
+    let mut preload = Command::new("true");
+    preload.env("LD_PRELOAD", "/nonexistent/libds.so");
+    assert!(matches!(
+        preload.double_spawn_with(current).route(),
+        Route::Embedded { .. }
+    ));
+    // ... unless it is this process's own value, which acts on the stub as
+    // it acted on this process.
+    let mut same = Command::new("true");
+    match std::env::var_os("LD_LIBRARY_PATH") {
+        Some(v) => same.env("LD_LIBRARY_PATH", v),
+        None => same.env_remove("LD_LIBRARY_PATH"),
+    };
+    assert!(matches!(
+        same.double_spawn_with(current).route(),
+        Route::CurrentExe { .. }
+    ));
+    // With both: neither stub can carry it.
+    let mut both = Command::new("/proc/self/exe");
+    both.env("LD_PRELOAD", "/nonexistent/libds.so");
+    assert_eq!(
+        both.double_spawn_with(embedded).route(),
+        Route::Direct(DirectReason::LoaderVariables)
+    );
 }
 
 /// Starts this test binary as a stub by hand, from inside itself: only the

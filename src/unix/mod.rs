@@ -22,8 +22,8 @@ use std::sync::OnceLock;
 use nix::libc;
 
 pub(crate) use guard::Guard;
-pub(crate) use rewrite::IoDefaults;
 use inspect::Hidden;
+pub(crate) use rewrite::IoDefaults;
 
 use crate::config::{DoubleSpawn, Stub};
 use crate::fallback;
@@ -495,7 +495,11 @@ fn choose_stub(
         if let Some(var) = loader_variable_changed(cmd, hidden.env_clear) {
             // The loader would apply it to the stub, a dynamic program
             // (kind 6); the embedded stub is static and has no loader.
-            let embedded = if names_exe { None } else { quiet_embedded_stub() };
+            let embedded = if names_exe {
+                None
+            } else {
+                quiet_embedded_stub()
+            };
             stub = embedded.ok_or_else(|| {
                 (
                     DirectReason::LoaderVariables,
@@ -584,7 +588,8 @@ fn is_loader_variable(key: &[u8]) -> bool {
 /// acts on the stub exactly as it acted on this process, the same binary.
 fn loader_variable_changed(cmd: &Command, env_clear: bool) -> Option<OsString> {
     for (key, value) in cmd.get_envs() {
-        if is_loader_variable(key.as_encoded_bytes()) && value.map(|v| v.to_owned()) != std::env::var_os(key)
+        if is_loader_variable(key.as_encoded_bytes())
+            && value.map(|v| v.to_owned()) != std::env::var_os(key)
         {
             return Some(key.to_owned());
         }
@@ -592,14 +597,12 @@ fn loader_variable_changed(cmd: &Command, env_clear: bool) -> Option<OsString> {
     if env_clear {
         // Every variable of this process is gone unless set again (equal:
         // the loop above compared those that were).
-        return std::env::vars_os()
-            .map(|(key, _)| key)
-            .find(|key| {
-                is_loader_variable(key.as_encoded_bytes())
-                    && !cmd
-                        .get_envs()
-                        .any(|(k, v)| k == key.as_os_str() && v.is_some())
-            });
+        return std::env::vars_os().map(|(key, _)| key).find(|key| {
+            is_loader_variable(key.as_encoded_bytes())
+                && !cmd
+                    .get_envs()
+                    .any(|(k, v)| k == key.as_os_str() && v.is_some())
+        });
     }
     None
 }

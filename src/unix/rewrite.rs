@@ -10,8 +10,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -362,7 +362,11 @@ mod tests {
         let mut zero = Command::new("echo");
         zero.arg0("a\0b");
         for cmd in [&arg, &program, &dir, &literal, &zero] {
-            assert_eq!(nul(cmd, arg0(cmd).as_deref()), Some(Nul::Placeholder), "{cmd:?}");
+            assert_eq!(
+                nul(cmd, arg0(cmd).as_deref()),
+                Some(Nul::Placeholder),
+                "{cmd:?}"
+            );
         }
         let mut value = Command::new("sh");
         value.env("A", "x\0y");
