@@ -1480,3 +1480,61 @@ fn disabled_is_direct() {
     assert_eq!(active(Some("0")), "false");
     assert_eq!(active(Some("off")), "false");
 }
+
+/// Issue 16, kind 7: a command that just fits the kernel's limit directly
+/// is over it through the stub (whose command line is a few arguments
+/// longer). It is spawned directly then, exactly as `cmd.spawn()`; in
+/// strict mode that is an error naming the reason.
+#[test]
+fn arguments_that_just_fit_spawn_directly() {
+    const CHUNK: usize = 100_000;
+    let with = |last: usize| {
+        // SAFETY: sysconf only reads a limit.
+        let limit = unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize;
+        let mut cmd = Command::new("/bin/true");
+        for _ in 0..limit / CHUNK {
+            cmd.arg("x".repeat(CHUNK - 1));
+        }
+        cmd.arg("x".repeat(last));
+        cmd
+    };
+    let fits = |last: usize| match with(last).spawn() {
+        Ok(mut child) => {
+            child.wait().unwrap();
+            true
+        }
+        Err(e) if e.raw_os_error() == Some(libc::E2BIG) => false,
+        Err(e) => panic!("{e}"),
+    };
+    // The longest last argument a direct spawn takes.
+    let (mut lo, mut hi) = (0, CHUNK);
+    assert!(fits(lo), "the filler alone is over the limit");
+    assert!(!fits(hi), "the filler is not long enough");
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let on = enabled();
+    let status = with(lo).double_spawn_with(on).status().unwrap();
+    assert!(status.success());
+    let err = with(lo)
+        .double_spawn_with(on.strict(true))
+        .spawn()
+        .expect_err("strict mode refuses the unprotected spawn");
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+    assert_eq!(
+        double_spawn::Unprotected::of(&err).map(|u| u.reason()),
+        Some(DirectReason::ArgumentsTooLong)
+    );
+    // One byte more fails both ways alike.
+    let direct = with(hi).spawn().unwrap_err();
+    let double = with(hi).double_spawn_with(on).spawn().unwrap_err();
+    assert_eq!(
+        (double.kind(), double.raw_os_error()),
+        (direct.kind(), direct.raw_os_error())
+    );
+}
