@@ -185,7 +185,11 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     ///
     /// # Errors
     /// The errors a direct spawn returns, with the same kinds and raw OS
-    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes).
+    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes),
+    /// produced by the C library itself: a plain command whose program fails
+    /// the parent's check is spawned directly, SIGTSTP still blocked. A
+    /// stub-form command's target is checked in the parent, and a missing
+    /// one fails here with a direct spawn's error.
     /// A command that cannot be protected (a setting the stub cannot be
     /// given, no stub host) is spawned directly, with one warning; in strict
     /// mode ([`DoubleSpawn::strict`]) that is an `Unsupported` error
@@ -253,6 +257,10 @@ impl DoubleSpawnCommand<'_, StdCommand> {
                 Spawned::Running(child) => Some(child.id()),
                 Spawned::Finished(_) => None,
             },
+            // Not in place: a direct spawn, or one under the guard whose
+            // program failed the parent's check (it fails at once; only if
+            // the program appeared since does `output()` wait, SIGTSTP
+            // blocked on this thread until it returns).
             |cmd, in_place| match in_place {
                 true => cmd.spawn().map(Spawned::Running),
                 false => cmd.output().map(Spawned::Finished),

@@ -367,7 +367,8 @@
 //!   nix.
 //! - `tracing` (default): the fallback warning as a `tracing` event too, and
 //!   a `debug` event for every spawn (the target's program, its pid, and the
-//!   route: `stub`, `embedded stub`, `stub form` or `direct`). Nothing is
+//!   route: `stub`, `embedded stub`, `stub form`, `direct`, or
+//!   `direct (program not runnable)`). Nothing is
 //!   ever logged between `fork` and `exec`, nor by a stub.
 //! - `job-control` (default, Unix, implies `tokio`): the [`job_control`]
 //!   module for supervisors: process groups, forwarding Ctrl-Z, `fg` and
