@@ -447,10 +447,7 @@ impl DoubleSpawn {
     /// assert_eq!(route.to_string(), "direct: double spawning is disabled");
     /// ```
     pub fn route(&self) -> Route {
-        match imp::route(self) {
-            Route::Direct(DirectReason::Disabled) => Route::Direct(self.disabled_reason()),
-            route => route,
-        }
+        imp::route(self)
     }
 
     /// Whether spawns with this configuration go through a stub in this

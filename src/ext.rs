@@ -9,6 +9,7 @@ use std::process::{ExitStatus, Output};
 
 use crate::config::DoubleSpawn;
 use crate::imp::{self, IoDefaults};
+use crate::route::{DirectReason, Route};
 
 type StdCommand = std::process::Command;
 #[cfg(feature = "tokio")]
@@ -89,6 +90,11 @@ pub struct DoubleSpawnCommand<'a, C> {
 /// place under the guard) or the stub's (`stub`), then releases the guard.
 /// Neither closure may wait for the child: the guard is still held.
 /// `pid_of` reads the pid from the result for the `tracing` event.
+///
+/// When the stub's command fails with `E2BIG` (its command line is longer
+/// than the caller's), the guard is released and the caller's command is
+/// spawned directly, exactly as `cmd.spawn()` would (issue 16, kind 7),
+/// reported if it succeeds; in strict mode that is an error instead.
 fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
@@ -100,14 +106,29 @@ fn spawn_via<C, T>(
 ) -> io::Result<T> {
     let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
     let in_place = prepared.in_place();
-    let route = match (prepared.stub.is_some(), in_place) {
+    let mut route = match (prepared.stub.is_some(), in_place) {
         (true, _) if prepared.embedded => Taken::Embedded,
         (true, _) => Taken::Stub,
         (false, true) => Taken::StubForm,
+        (false, false) if prepared.checked() => Taken::Checked,
         (false, false) => Taken::Direct,
     };
     let result = match prepared.stub.take() {
-        Some(stub_cmd) => stub(stub_cmd, cmd),
+        Some(stub_cmd) => match stub(stub_cmd, cmd) {
+            Err(e) if imp::is_too_long(&e) => {
+                prepared.release();
+                if config.is_strict() {
+                    crate::fallback::direct(DirectReason::ArgumentsTooLong, None, true)?;
+                }
+                route = Taken::Direct;
+                let result = direct(cmd, false);
+                if result.is_ok() {
+                    let _ = crate::fallback::direct(DirectReason::ArgumentsTooLong, None, false);
+                }
+                result
+            }
+            other => other,
+        },
         None => direct(cmd, in_place),
     };
     prepared.finish(std_of(cmd), result.is_ok());
@@ -132,6 +153,9 @@ enum Taken {
     StubForm,
     /// The caller's command, directly.
     Direct,
+    /// The caller's command, directly but under the guard: its program
+    /// failed the parent's check, and the C library reports the error.
+    Checked,
 }
 
 /// The `debug` event for one spawn: the target's program (for a stub-form
@@ -144,6 +168,7 @@ fn trace_spawn(cmd: &StdCommand, route: Taken, pid: Option<u32>) {
         Taken::Embedded => (cmd.get_program(), "embedded stub"),
         Taken::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
         Taken::Direct => (cmd.get_program(), "direct"),
+        Taken::Checked => (cmd.get_program(), "direct (program not runnable)"),
     };
     tracing::debug!(?program, pid, route, "double-spawn: spawned");
 }
@@ -160,7 +185,11 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     ///
     /// # Errors
     /// The errors a direct spawn returns, with the same kinds and raw OS
-    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes).
+    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes),
+    /// produced by the C library itself: a plain command whose program fails
+    /// the parent's check is spawned directly, SIGTSTP still blocked. A
+    /// stub-form command's target is checked in the parent, and a missing
+    /// one fails here with a direct spawn's error.
     /// A command that cannot be protected (a setting the stub cannot be
     /// given, no stub host) is spawned directly, with one warning; in strict
     /// mode ([`DoubleSpawn::strict`]) that is an `Unsupported` error
@@ -176,6 +205,34 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             |cmd, _| cmd.spawn(),
             |mut stub, _| stub.spawn(),
         )
+    }
+
+    /// The route this command would take if it were spawned now: a stub, or
+    /// a direct spawn and why, including the reasons that belong to this
+    /// command ([`DirectReason::UncarriedSetting`], [`DirectReason::NulByte`],
+    /// [`DirectReason::LoaderVariables`], ...). It is decided by the very
+    /// code `spawn()` runs, without spawning; only
+    /// [`DirectReason::ArgumentsTooLong`] is found by the spawn itself.
+    ///
+    /// ```
+    /// use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route};
+    ///
+    /// let mut cmd = std::process::Command::new("true");
+    /// let off = cmd.double_spawn_with(DoubleSpawn::disabled()).route();
+    /// assert_eq!(off, Route::Direct(DirectReason::Disabled));
+    ///
+    /// // A NUL byte std will refuse: left to std, whatever the configuration.
+    /// let mut cmd = std::process::Command::new("true");
+    /// cmd.env("A", "x\0y");
+    /// if DoubleSpawn::new().is_active() {
+    ///     assert_eq!(
+    ///         cmd.double_spawn().route(),
+    ///         Route::Direct(DirectReason::NulByte)
+    ///     );
+    /// }
+    /// ```
+    pub fn route(&self) -> Route {
+        imp::command_route(self.cmd, &self.config)
     }
 
     /// Like [`std::process::Command::output`]: stdin from `/dev/null` and
@@ -200,6 +257,10 @@ impl DoubleSpawnCommand<'_, StdCommand> {
                 Spawned::Running(child) => Some(child.id()),
                 Spawned::Finished(_) => None,
             },
+            // Not in place: a direct spawn, or one under the guard whose
+            // program failed the parent's check (it fails at once; only if
+            // the program appeared since does `output()` wait, SIGTSTP
+            // blocked on this thread until it returns).
             |cmd, in_place| match in_place {
                 true => cmd.spawn().map(Spawned::Running),
                 false => cmd.output().map(Spawned::Finished),
@@ -226,6 +287,12 @@ impl DoubleSpawnCommand<'_, StdCommand> {
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl DoubleSpawnCommand<'_, TokioCommand> {
+    /// The route this command would take if it were spawned now: as
+    /// [`DoubleSpawnCommand::<std::process::Command>::route`].
+    pub fn route(&self) -> Route {
+        imp::command_route(self.cmd.as_std(), &self.config)
+    }
+
     /// Like [`tokio::process::Command::spawn`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.spawn); `kill_on_drop` is kept.
     ///
     /// Must be called inside a tokio runtime, as tokio's own `spawn`.

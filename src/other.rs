@@ -18,8 +18,16 @@ pub(crate) fn route(config: &DoubleSpawn) -> Route {
     Route::Direct(if config.is_enabled() {
         DirectReason::Unsupported
     } else {
-        DirectReason::Disabled
+        config.disabled_reason()
     })
+}
+
+pub(crate) fn command_route(_cmd: &Command, config: &DoubleSpawn) -> Route {
+    route(config)
+}
+
+pub(crate) fn is_too_long(_err: &io::Error) -> bool {
+    false
 }
 
 pub(crate) fn stub_form(program: &OsStr, _config: &DoubleSpawn) -> Command {
@@ -42,6 +50,12 @@ impl Prepared {
     pub(crate) fn in_place(&self) -> bool {
         false
     }
+
+    pub(crate) fn checked(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn release(&mut self) {}
 
     pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
 }

@@ -105,6 +105,38 @@ pub enum DirectReason {
         /// Its value.
         value: &'static str,
     },
+    /// The spawning thread blocks SIGTSTP itself: the child inherits that,
+    /// no stop can reach it before `exec`, and a direct spawn is exact.
+    /// Never reported.
+    SigtstpBlocked,
+    /// The command holds a NUL byte that std refuses (`InvalidInput`, before
+    /// any child exists): an environment entry, or the program, an argument,
+    /// `argv[0]` or the working directory, which std shows as the text
+    /// `<string-with-nul>`. Reported only if the spawn succeeds (the text
+    /// was literal); in strict mode a command holding that text is refused.
+    NulByte,
+    /// The parent's check found that the program cannot be run (missing, not
+    /// executable, a loop): the command is spawned directly *with SIGTSTP
+    /// still blocked*, so that the C library reports its own error in its
+    /// own order (a process group or working directory first). Protected;
+    /// never reported.
+    ProgramNotRunnable,
+    /// The program names the spawner itself through `/proc/self` (or
+    /// `/dev/fd`), which in a stub names the stub: `/proc/self/exe` where
+    /// only the embedded stub is available, or a descriptor that is
+    /// close-on-exec here (the direct child still has it at `exec`).
+    ProcSelf,
+    /// The target's environment changes a variable the dynamic loader reads
+    /// (`LD_*`, `GLIBC_TUNABLES`; `DYLD_*` on Apple systems), which would
+    /// act on the current-executable stub too, and the embedded stub (static,
+    /// no loader) is not available.
+    LoaderVariables,
+    /// The stub's command line (a few more arguments than the target's) is
+    /// over the kernel's limit (`E2BIG`) where the target's may not be: the
+    /// command was spawned directly instead. Known only once the stub's
+    /// spawn failed, so [`DoubleSpawnCommand::route`](crate::DoubleSpawnCommand::route)
+    /// never returns it; reported only if the direct spawn succeeds.
+    ArgumentsTooLong,
 }
 
 impl DirectReason {
@@ -118,6 +150,8 @@ impl DirectReason {
                 | DirectReason::DisabledByEnv { .. }
                 | DirectReason::Unsupported
                 | DirectReason::KernelSpawn
+                | DirectReason::SigtstpBlocked
+                | DirectReason::ProgramNotRunnable
         )
     }
 }
@@ -148,6 +182,24 @@ impl fmt::Display for DirectReason {
             DirectReason::Unsupported => "not a Unix target",
             DirectReason::KernelSpawn => {
                 "no stop can catch a posix_spawn child before exec on this system"
+            }
+            DirectReason::SigtstpBlocked => {
+                "the spawning thread blocks SIGTSTP, which the child inherits"
+            }
+            DirectReason::NulByte => "the command holds a NUL byte, which std refuses",
+            DirectReason::ProgramNotRunnable => {
+                "the program cannot be run; spawned with SIGTSTP blocked, for the C library's error"
+            }
+            DirectReason::ProcSelf => {
+                "the program names this process through /proc/self or /dev/fd, \
+                 which in the stub would name the stub"
+            }
+            DirectReason::LoaderVariables => {
+                "the target's environment changes a dynamic loader variable, which would act \
+                 on the current-executable stub (the embedded stub has no loader)"
+            }
+            DirectReason::ArgumentsTooLong => {
+                "the stub's command line is over the kernel's limit (E2BIG)"
             }
         })
     }

@@ -87,7 +87,7 @@ fn case(name: &str) {
             assert!(err.to_string().contains("strict"), "{err}");
             assert_eq!(
                 double_spawn::Unprotected::of(&err).map(|u| u.reason()),
-                Some(DirectReason::UncarriedSetting),
+                Some(DirectReason::NulByte),
                 "{err}"
             );
             // Strict mode changes nothing for a spawn that can be protected.

@@ -11,6 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -53,56 +54,53 @@ pub(crate) fn is_stub_form(cmd: &Command, is_stub: impl Fn(&OsStr) -> bool) -> b
     cmd.get_args().next() == Some(OsStr::new(MARKER)) && is_stub(cmd.get_program())
 }
 
-/// The outcome of the rewrite.
-#[derive(Debug)]
-pub(crate) enum Rewritten {
-    /// The stub's command, carrying every setting.
-    Stub(Command),
-    /// The command cannot be carried exactly: spawn it directly (exactly as
-    /// `cmd.spawn()` would, so the result is never worse), for this reason.
-    Direct(Uncarried),
+/// A NUL byte std will refuse, found before anything else is looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nul {
+    /// In an environment entry the child would get (`get_envs` shows the
+    /// bytes): std's `spawn()` fails with `InvalidInput`, certainly.
+    Env,
+    /// The program, an argument, `argv[0]` or the working directory is the
+    /// text std puts in place of a string with a NUL byte: std fails with
+    /// `InvalidInput` if there was a NUL, and spawns if the text is literal.
+    Placeholder,
 }
 
-/// Why a command cannot be carried to the stub.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Uncarried {
-    /// A setting the `Debug` text shows that the stub's command cannot be
-    /// given (unstable std settings, or one a newer std added); it is named.
-    Setting(String),
-    /// A NUL byte, or the literal text std puts in its place: a direct spawn
-    /// fails with `InvalidInput` for the first and runs the second.
-    NulPlaceholder,
-}
-
-/// Builds the stub's command for `cmd`.
+/// Finds what std's own NUL check will see in `cmd`.
 ///
-/// Fails as a direct spawn of `cmd` would for a program that cannot be found
-/// or executed (`NotFound`, `PermissionDenied`, same raw OS error). What it
-/// cannot carry exactly it leaves to a direct spawn (`Rewritten::Direct`).
-pub(crate) fn stub_command(
-    exe: &Path,
-    cmd: &Command,
-    io: IoDefaults,
-    mut flags: Flags,
-) -> io::Result<Rewritten> {
-    let has_nul = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .chain(cmd.get_current_dir().map(Path::as_os_str))
-        .any(|s| s == NUL_PLACEHOLDER);
-    if has_nul {
-        return Ok(Rewritten::Direct(Uncarried::NulPlaceholder));
+/// std replaces a program, argument, `argv[0]` or working directory that
+/// holds a NUL by [`NUL_PLACEHOLDER`] and remembers it; it checks the
+/// environment when it builds the child's, so only an entry that is set
+/// (not one removed or cleared away) counts, and `=` in a key is no error
+/// (the child gets `A=B=v`, on every route alike). `arg0` is read from the
+/// `Debug` text (`Hidden::arg0`); `None` there is a program it equals.
+///
+/// Not seen: a NUL in an `arg0` or working directory that a later call
+/// replaced. std still refuses the command (it keeps the flag), and the
+/// getters show only the new value; such a command is double-spawned.
+pub(crate) fn nul(cmd: &Command, arg0: Option<&OsStr>) -> Option<Nul> {
+    let env = cmd
+        .get_envs()
+        .any(|(k, v)| v.is_some_and(|v| k.as_bytes().contains(&0) || v.as_bytes().contains(&0)));
+    if env {
+        return Some(Nul::Env);
     }
-    let hidden = match inspect::hidden_settings(cmd) {
-        Ok(hidden) => hidden,
-        Err(unsupported) => {
-            return Ok(Rewritten::Direct(Uncarried::Setting(format!(
-                "{} (of the command for {:?})",
-                unsupported.0,
-                cmd.get_program()
-            ))))
-        }
-    };
-    let program = cmd.get_program();
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .chain(arg0)
+        .chain(cmd.get_current_dir().map(Path::as_os_str))
+        .any(|s| s == NUL_PLACEHOLDER)
+        .then_some(Nul::Placeholder)
+}
+
+/// Checks `program` as a direct spawn of `cmd` (its environment, working
+/// directory and ids) would find it, and returns the path the stub is to
+/// execute; fails with the error the parent's check found (see `resolve`).
+pub(crate) fn resolve_target(
+    cmd: &Command,
+    program: &OsStr,
+    hidden: &Hidden,
+) -> io::Result<OsString> {
     let access = if hidden.uid.is_some() || hidden.gid.is_some() {
         Access::As {
             uid: hidden.uid,
@@ -111,13 +109,25 @@ pub(crate) fn stub_command(
     } else {
         Access::CheckExecutable
     };
-    let exec_path = resolve::resolve(
+    resolve::resolve(
         program,
-        child_path(cmd, &hidden).as_deref(),
+        child_path(cmd, hidden).as_deref(),
         cmd.get_current_dir(),
         access,
-    )?;
+    )
+}
 
+/// Builds the stub's command for `cmd`, whose hidden settings are `hidden`
+/// and whose program was resolved to `exec_path` (`resolve_target`).
+pub(crate) fn stub_command(
+    exe: &Path,
+    cmd: &Command,
+    hidden: &Hidden,
+    exec_path: &OsStr,
+    io: IoDefaults,
+    mut flags: Flags,
+) -> io::Result<Command> {
+    let program = cmd.get_program();
     let mut stub = Command::new(exe);
     stub.arg(MARKER)
         .arg(exec_path)
@@ -155,7 +165,19 @@ pub(crate) fn stub_command(
         set_stdio(&mut stub, slot, spec)?;
     }
     stub.arg0(flags.to_arg0().as_str());
-    Ok(Rewritten::Stub(stub))
+    Ok(stub)
+}
+
+/// Reads the hidden settings of `cmd`, or names the one that cannot be
+/// carried to the stub's command.
+pub(crate) fn carried_settings(cmd: &Command) -> Result<Hidden, String> {
+    inspect::hidden_settings(cmd).map_err(|unsupported| {
+        format!(
+            "{} (of the command for {:?})",
+            unsupported.0,
+            cmd.get_program()
+        )
+    })
 }
 
 /// Gives the stdio a stub-form command leaves unset the defaults of `io`,
@@ -235,10 +257,9 @@ mod tests {
     }
 
     fn rewrite(cmd: &Command, io: IoDefaults, flags: Flags) -> Command {
-        match stub_command(Path::new(EXE), cmd, io, flags).unwrap() {
-            Rewritten::Stub(stub) => stub,
-            Rewritten::Direct(why) => panic!("not carried: {why:?}"),
-        }
+        let hidden = carried_settings(cmd).unwrap();
+        let exec_path = resolve_target(cmd, cmd.get_program(), &hidden).unwrap();
+        stub_command(Path::new(EXE), cmd, &hidden, &exec_path, io, flags).unwrap()
     }
 
     #[test]
@@ -305,12 +326,11 @@ mod tests {
 
     #[test]
     fn errors_match_a_direct_spawn() {
-        let exe = Path::new(EXE);
-        let kind = |cmd: &Command| {
-            stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT)
-                .unwrap_err()
-                .kind()
+        let check = |cmd: &Command| {
+            let hidden = carried_settings(cmd).unwrap();
+            resolve_target(cmd, cmd.get_program(), &hidden)
         };
+        let kind = |cmd: &Command| check(cmd).unwrap_err().kind();
         assert_eq!(
             kind(&Command::new("no-such-program-ds")),
             io::ErrorKind::NotFound
@@ -321,22 +341,16 @@ mod tests {
             kind(Command::new("sh").env("PATH", "/nonexistent-ds")),
             io::ErrorKind::NotFound
         );
-        let ok = |cmd: &Command| {
-            matches!(
-                stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
-                Ok(Rewritten::Stub(_))
-            )
-        };
         assert!(
-            ok(Command::new("sh").env_clear()),
+            check(Command::new("sh").env_clear()).is_ok(),
             "no PATH: the libc default finds sh"
         );
-        assert!(ok(Command::new("sh").env_remove("PATH")));
+        assert!(check(Command::new("sh").env_remove("PATH")).is_ok());
     }
 
     #[test]
-    fn nul_bytes_are_left_to_a_direct_spawn() {
-        let exe = Path::new(EXE);
+    fn nul_bytes_std_refuses_are_found() {
+        let arg0 = |cmd: &Command| carried_settings(cmd).unwrap().arg0;
         let mut arg = Command::new("sh");
         arg.arg("a\0b");
         let mut program = Command::new("s\0h");
@@ -345,14 +359,30 @@ mod tests {
         dir.current_dir("a\0");
         let mut literal = Command::new("echo");
         literal.arg(NUL_PLACEHOLDER);
-        for cmd in [&arg, &program, &dir, &literal] {
-            assert!(
-                matches!(
-                    stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
-                    Ok(Rewritten::Direct(Uncarried::NulPlaceholder))
-                ),
+        let mut zero = Command::new("echo");
+        zero.arg0("a\0b");
+        for cmd in [&arg, &program, &dir, &literal, &zero] {
+            assert_eq!(
+                nul(cmd, arg0(cmd).as_deref()),
+                Some(Nul::Placeholder),
                 "{cmd:?}"
             );
+        }
+        let mut value = Command::new("sh");
+        value.env("A", "x\0y");
+        let mut key = Command::new("sh");
+        key.env("A\0", "x");
+        for cmd in [&value, &key] {
+            assert_eq!(nul(cmd, None), Some(Nul::Env), "{cmd:?}");
+        }
+        // Removed or cleared away, an entry is never checked by std; `=` in
+        // a key is no error.
+        let mut gone = Command::new("sh");
+        gone.env("A", "x\0y").env_remove("A").env_remove("B\0");
+        let mut cleared = Command::new("sh");
+        cleared.env("A\0", "x").env_clear().env("A=B", "v");
+        for cmd in [&gone, &cleared] {
+            assert_eq!(nul(cmd, None), None, "{cmd:?}");
         }
     }
 }
