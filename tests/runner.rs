@@ -347,7 +347,7 @@ mod unix {
 
     /// `JobControl::spawn` takes a std command by value, and a job control
     /// made with a library's configuration spawns with it: the stub-form
-    /// command's missing program exits with that configuration's code, not
+    /// command whose program fails to `exec` exits with that configuration's code, not
     /// the process default's 127.
     #[test]
     fn job_control_spawns_std_commands_with_its_own_configuration() {
@@ -357,6 +357,14 @@ mod unix {
             return;
         }
         use double_spawn::job_control::JobControl;
+        use std::os::unix::fs::PermissionsExt;
+        // A script whose interpreter is missing: the parent's check of a
+        // stub-form command's program passes (an executable file), and only
+        // the stub's `exec` fails (a missing program fails `spawn()` itself).
+        let dir = common::TempDir::new("runner-exit-code");
+        let script = dir.0.join("no-interpreter-ds");
+        std::fs::write(&script, "#!/nonexistent-ds/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let config = DoubleSpawn::enabled().try_exec_failure_code(93).unwrap();
         let jc = JobControl::with_config(config);
         assert_eq!(jc.config(), config);
@@ -365,7 +373,7 @@ mod unix {
             .build()
             .unwrap();
         let (missing, plain) = rt.block_on(async {
-            let mut cmd = config.std_command("/nonexistent/double-spawn-test-program");
+            let mut cmd = config.std_command(&script);
             cmd.stdin(Stdio::null()).stderr(Stdio::null());
             let mut missing = jc.spawn(cmd).expect("spawn the stub-form command");
             let mut cmd = Command::new("sh");
