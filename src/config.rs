@@ -479,10 +479,14 @@ impl DoubleSpawn {
     /// - `get_program()` and `get_args()` show the stub's form;
     /// - `arg0()` would set the stub's `argv[0]`, which carries its flags:
     ///   the target's `argv[0]` is `program`;
-    /// - the stub looks `program` up in the child's `PATH` itself, so a
-    ///   missing program is reported by the child exiting with the
-    ///   [exit code for a failed exec](DoubleSpawn::exec_failure_code) and a
-    ///   line on its stderr, not by an error from `spawn()`;
+    /// - `program` is checked in the parent when the command is spawned (in
+    ///   the child's `PATH`, working directory and ids, as a direct spawn
+    ///   would look it up), so a missing program fails `spawn()` with a
+    ///   direct spawn's error; what only the `exec` can find (a script whose
+    ///   interpreter is missing, changes a `pre_exec` closure makes to the
+    ///   directory, ids or environment) is reported by the child exiting
+    ///   with the [exit code for a failed exec](DoubleSpawn::exec_failure_code)
+    ///   and a line on its stderr;
     /// - the flags are decided when it is spawned, from the configuration of
     ///   that spawn (`double_spawn()` uses the process default): give a
     ///   runner's settings to [`set_default`](DoubleSpawn::set_default), or
@@ -501,6 +505,47 @@ impl DoubleSpawn {
     /// ```
     pub fn std_command(&self, program: impl AsRef<OsStr>) -> std::process::Command {
         imp::stub_form(program.as_ref(), self)
+    }
+
+    /// The plain command a stub-form command stands for: the way back from
+    /// [`std_command`](DoubleSpawn::std_command), for a spawner other than
+    /// `double_spawn()` (a privileged helper, a test double) that must see
+    /// the real program. Its program, `argv[0]` and arguments are the
+    /// target's; environment, working directory, uid/gid, process group and
+    /// stdio are carried over (stdio left unset stays unset, so `output()`
+    /// keeps its defaults). `pre_exec` closures cannot be moved and stay
+    /// with the stub-form command. A command that is not in stub form is
+    /// copied. For a tokio command: `plain_command(cmd.as_std())`, then
+    /// `tokio::process::Command::from` (set `kill_on_drop` again).
+    ///
+    /// On systems other than Unix there is no stub form, and std shows only
+    /// the program, arguments, environment and working directory of a
+    /// command, which is what the copy has.
+    ///
+    /// To spawn a stub-form command with a spawner of your own and keep it
+    /// protected, use
+    /// [`DoubleSpawnCommand::spawn_with`](crate::DoubleSpawnCommand::spawn_with)
+    /// instead.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a stub-form command without its target, or with a
+    /// setting the crate cannot read back.
+    ///
+    /// ```
+    /// use double_spawn::DoubleSpawn;
+    ///
+    /// let mut cmd = DoubleSpawn::process_default().std_command("echo");
+    /// cmd.arg("hello").env("GREETING", "1").current_dir("/");
+    /// let plain = DoubleSpawn::plain_command(&cmd)?;
+    /// assert_eq!(plain.get_program(), "echo");
+    /// assert_eq!(plain.get_args().collect::<Vec<_>>(), ["hello"]);
+    /// assert_eq!(plain.get_current_dir(), Some(std::path::Path::new("/")));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn plain_command(
+        stub_form: &std::process::Command,
+    ) -> std::io::Result<std::process::Command> {
+        imp::plain_command(stub_form)
     }
 
     /// A `tokio::process::Command` for `program`, already in stub form; see

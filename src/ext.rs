@@ -207,6 +207,49 @@ impl DoubleSpawnCommand<'_, StdCommand> {
         )
     }
 
+    /// Like [`spawn`](Self::spawn), but the spawn itself is made by
+    /// `spawner` (a privileged helper, a process-wrap `spawn_with` hook, a
+    /// test double) instead of `Command::spawn`, and stays protected.
+    ///
+    /// `spawner` is handed the command to spawn as it is: the stub's command
+    /// for a plain command (its program is the stub and the target travels
+    /// in its arguments; see [`DoubleSpawn::plain_command`] for reading the
+    /// target back), the caller's command in stub form with the spawn-time
+    /// flags set, or the caller's command itself where the spawn is direct.
+    /// It runs on this thread with SIGTSTP blocked (the guard), so it must
+    /// spawn there and then, and not wait for the child. It is called once;
+    /// a second time only when the stub's command was over the kernel's
+    /// limit (`E2BIG`), with the caller's command (as `spawn` falls back).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn), and whatever `spawner` returns.
+    ///
+    /// ```no_run
+    /// use double_spawn::DoubleSpawnExt;
+    ///
+    /// let mut cmd = std::process::Command::new("make");
+    /// let child = cmd.double_spawn().spawn_with(|cmd| {
+    ///     // e.g. record what is started, then spawn it
+    ///     cmd.spawn()
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_with<T>(
+        &mut self,
+        spawner: impl FnMut(&mut StdCommand) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let spawner = std::cell::RefCell::new(spawner);
+        spawn_via(
+            self.cmd,
+            std_self,
+            self.config,
+            IoDefaults::Spawn,
+            |_| None,
+            |cmd, _| (spawner.borrow_mut())(cmd),
+            |mut stub, _| (spawner.borrow_mut())(&mut stub),
+        )
+    }
+
     /// The route this command would take if it were spawned now: a stub, or
     /// a direct spawn and why, including the reasons that belong to this
     /// command ([`DirectReason::UncarriedSetting`], [`DirectReason::NulByte`],
@@ -311,6 +354,43 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
                 let mut stub = TokioCommand::from(stub);
                 stub.kill_on_drop(cmd.get_kill_on_drop());
                 stub.spawn()
+            },
+        )
+    }
+
+    /// Like [`spawn`](Self::spawn), but the spawn is made by `spawner`; as
+    /// [`DoubleSpawnCommand::<std::process::Command>::spawn_with`]. The
+    /// stub's command is handed over as a tokio command with the caller's
+    /// `kill_on_drop`.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn), and whatever `spawner` returns.
+    ///
+    /// ```no_run
+    /// use double_spawn::DoubleSpawnExt;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let mut cmd = tokio::process::Command::new("make");
+    /// let mut child = cmd.double_spawn().spawn_with(|cmd| cmd.spawn())?;
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_with<T>(
+        &mut self,
+        spawner: impl FnMut(&mut TokioCommand) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let spawner = std::cell::RefCell::new(spawner);
+        spawn_via(
+            self.cmd,
+            TokioCommand::as_std_mut,
+            self.config,
+            IoDefaults::Spawn,
+            |_| None,
+            |cmd, _| (spawner.borrow_mut())(cmd),
+            |stub, cmd| {
+                let mut stub = TokioCommand::from(stub);
+                stub.kill_on_drop(cmd.get_kill_on_drop());
+                (spawner.borrow_mut())(&mut stub)
             },
         )
     }

@@ -30,6 +30,23 @@ pub(crate) fn is_too_long(_err: &io::Error) -> bool {
     false
 }
 
+/// A copy of `cmd`: its program, arguments, environment and working
+/// directory (std shows nothing else of a command here).
+pub(crate) fn plain_command(cmd: &Command) -> io::Result<Command> {
+    let mut plain = Command::new(cmd.get_program());
+    plain.args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => plain.env(key, value),
+            None => plain.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        plain.current_dir(dir);
+    }
+    Ok(plain)
+}
+
 pub(crate) fn stub_form(program: &OsStr, _config: &DoubleSpawn) -> Command {
     Command::new(program)
 }

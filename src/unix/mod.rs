@@ -300,6 +300,12 @@ fn check_embedded_path(program: &std::ffi::OsStr, stub: StubPath) -> io::Result<
     ))
 }
 
+/// The plain command `cmd` (in stub form or not) stands for
+/// (`DoubleSpawn::plain_command`).
+pub(crate) fn plain_command(cmd: &Command) -> io::Result<Command> {
+    rewrite::plain_command(cmd, is_stub_path)
+}
+
 /// The flags a command carries until it is spawned.
 fn build_flags(config: &DoubleSpawn) -> Flags {
     Flags {

@@ -134,38 +134,90 @@ pub(crate) fn stub_command(
         .arg(hidden.arg0.as_deref().unwrap_or(program))
         .args(cmd.get_args());
 
-    if hidden.env_clear {
-        stub.env_clear();
-    }
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => stub.env(key, value),
-            None => stub.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        stub.current_dir(dir);
-    }
-    if let Some(uid) = hidden.uid {
-        stub.uid(uid);
-    }
-    if let Some(gid) = hidden.gid {
-        stub.gid(gid);
-    }
-    if let Some(pgroup) = hidden.pgroup {
-        stub.process_group(pgroup);
-    }
-    for (slot, spec) in hidden.stdio.iter().enumerate() {
-        let spec = match spec {
-            StdioSpec::Unset => io.for_unset(slot),
-            other => *other,
-        };
+    let stdio = carry_settings(cmd, hidden, &mut stub, Some(io))?;
+    for (slot, spec) in stdio.iter().enumerate() {
         // Only an inherited descriptor can be closed in the target.
-        flags.close_std[slot] &= spec == StdioSpec::Inherit;
-        set_stdio(&mut stub, slot, spec)?;
+        flags.close_std[slot] &= *spec == StdioSpec::Inherit;
     }
     stub.arg0(flags.to_arg0().as_str());
     Ok(stub)
+}
+
+/// Gives `to` every setting of `from` but its program and arguments: the
+/// environment (cleared, set, removed), working directory, uid/gid, process
+/// group and stdio (unset slots get the defaults of `io`, or stay unset for
+/// `None`). Returns the stdio given, slot by slot.
+fn carry_settings(
+    from: &Command,
+    hidden: &Hidden,
+    to: &mut Command,
+    io: Option<IoDefaults>,
+) -> io::Result<[StdioSpec; 3]> {
+    if hidden.env_clear {
+        to.env_clear();
+    }
+    for (key, value) in from.get_envs() {
+        match value {
+            Some(value) => to.env(key, value),
+            None => to.env_remove(key),
+        };
+    }
+    if let Some(dir) = from.get_current_dir() {
+        to.current_dir(dir);
+    }
+    if let Some(uid) = hidden.uid {
+        to.uid(uid);
+    }
+    if let Some(gid) = hidden.gid {
+        to.gid(gid);
+    }
+    if let Some(pgroup) = hidden.pgroup {
+        to.process_group(pgroup);
+    }
+    let mut given = hidden.stdio;
+    for (slot, spec) in given.iter_mut().enumerate() {
+        if let (StdioSpec::Unset, Some(io)) = (*spec, io) {
+            *spec = io.for_unset(slot);
+        }
+        if *spec != StdioSpec::Unset {
+            set_stdio(to, slot, *spec)?;
+        }
+    }
+    Ok(given)
+}
+
+/// The plain command a stub-form command stands for: the target's program,
+/// `argv[0]` and arguments from the stub's arguments, every other setting
+/// carried over (stdio the stub-form command leaves unset stays unset). A
+/// command not in stub form (made when no stub was available) is copied.
+/// `pre_exec` closures cannot be moved and stay behind.
+pub(crate) fn plain_command(
+    cmd: &Command,
+    is_stub: impl Fn(&OsStr) -> bool,
+) -> io::Result<Command> {
+    let hidden = hidden_settings(cmd)?;
+    let mut args = cmd.get_args();
+    let (program, arg0) = if is_stub_form(cmd, is_stub) {
+        args.next(); // the marker
+        match (args.next(), args.next()) {
+            (Some(program), Some(arg0)) => (program, Some(arg0)),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a stub-form command without its program and argv[0]",
+                ))
+            }
+        }
+    } else {
+        (cmd.get_program(), hidden.arg0.as_deref())
+    };
+    let mut plain = Command::new(program);
+    if let Some(arg0) = arg0.filter(|a| *a != program) {
+        plain.arg0(arg0);
+    }
+    plain.args(args);
+    carry_settings(cmd, &hidden, &mut plain, None)?;
+    Ok(plain)
 }
 
 /// Reads the hidden settings of `cmd`, or names the one that cannot be
