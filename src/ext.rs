@@ -89,28 +89,47 @@ pub struct DoubleSpawnCommand<'a, C> {
 /// place under the guard) or the stub's (`stub`), then releases the guard.
 /// Neither closure may wait for the child: the guard is still held.
 /// `pid_of` reads the pid from the result for the `tracing` event.
+///
+/// A spawn through the embedded stub before any has proved it may fail
+/// because this system refuses to execute the stub; it is then made once
+/// more, on the next route (`Prepared::outcome`), so that the caller sees
+/// the spawn work as `cmd.spawn()` would have.
 fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
     config: DoubleSpawn,
     io: IoDefaults,
     pid_of: fn(&T) -> Option<u32>,
-    direct: impl FnOnce(&mut C, bool) -> io::Result<T>,
-    stub: impl FnOnce(StdCommand, &C) -> io::Result<T>,
+    direct: impl Fn(&mut C, bool) -> io::Result<T>,
+    stub: impl Fn(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
-    let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
-    let in_place = prepared.in_place();
-    let route = match (prepared.stub.is_some(), in_place) {
-        (true, _) if prepared.embedded => Taken::Embedded,
-        (true, _) => Taken::Stub,
-        (false, true) => Taken::StubForm,
-        (false, false) => Taken::Direct,
+    let mut retry = None;
+    let (route, result) = loop {
+        let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
+        let in_place = prepared.in_place();
+        let route = match (prepared.stub.is_some(), in_place) {
+            (true, _) if prepared.embedded => Taken::Embedded,
+            (true, _) => Taken::Stub,
+            (false, true) => Taken::StubForm,
+            (false, false) => Taken::Direct,
+        };
+        let result = match prepared.stub.take() {
+            Some(stub_cmd) => stub(stub_cmd, cmd),
+            None => direct(cmd, in_place),
+        };
+        let again = match retry {
+            None => prepared.outcome(result.as_ref().map(|_| ())),
+            Some(_) => None,
+        };
+        prepared.finish(std_of(cmd), result.is_ok());
+        match again {
+            Some(again) => retry = Some(again),
+            None => break (route, result),
+        }
     };
-    let result = match prepared.stub.take() {
-        Some(stub_cmd) => stub(stub_cmd, cmd),
-        None => direct(cmd, in_place),
-    };
-    prepared.finish(std_of(cmd), result.is_ok());
+    if let (Some(retry), Ok(_)) = (retry, &result) {
+        retry.succeeded();
+    }
     // The guard is released and the child has executed (or is running the
     // stub): logging here cannot run between fork and exec.
     if let Ok(spawned) = &result {
