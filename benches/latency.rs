@@ -12,7 +12,13 @@
 //!   SIGTSTP blocked from a sealed memfd and from a regular file), and
 //!   `bare_exe`: this very binary started with nothing to do but exit, the
 //!   least that one more `exec` of the current executable can cost. With
-//!   tokio it also records the time a worker spends inside `spawn()`.
+//!   tokio it also records the time a worker spends inside `spawn()`; with
+//!   std, every variant's time inside `spawn()` (the parent's preparation
+//!   and the first `exec`) and after it (the rest), and `embedded_form`: a
+//!   stub-form command for the embedded stub built once and spawned in
+//!   place, which skips the parent's rewrite (inspect, resolve), and
+//!   `embedded_raw`: the embedded stub's memfd spawned as the floor is
+//!   (SIGTSTP blocked, nothing else of the crate).
 //! - `nextest_stub`: nextest's own stub, `cargo-nextest __double-spawn --
 //!   /bin/true ''` (a subcommand of the runner's binary, started after its
 //!   runtime and argument parsing), against ours; skipped when
@@ -55,8 +61,8 @@ mod bench {
 
     use crate::common::floor;
     use crate::common::{
-        current_exe, embedded, excess, median, note, rounds, std_once, tokio_once, us, variant,
-        How, Summary, Variant, TRUE,
+        current_exe, embedded, excess, median, note, rounds, std_once, std_once_split, tokio_once,
+        us, variant, How, Summary, Variant, TRUE,
     };
 
     /// The argument that makes this binary the floor program.
@@ -67,6 +73,23 @@ mod bench {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(FLOOR_ARG);
         cmd
+    }
+
+    /// The embedded stub's memfd started with the stub protocol's arguments
+    /// for `/bin/true` and only the flag to unblock SIGTSTP, as the floor is
+    /// started; `None` where the embedded route is not taken.
+    fn embedded_raw() -> Option<Command> {
+        use std::os::unix::process::CommandExt;
+        let How::Via(config) = embedded()? else {
+            return None;
+        };
+        let double_spawn::Route::Embedded { path } = config.route() else {
+            return None;
+        };
+        let mut cmd = Command::new(path);
+        cmd.arg0("double-spawn:t")
+            .args(["__double-spawn-stub-v1", TRUE, TRUE]);
+        Some(cmd)
     }
 
     /// The routes every group compares: name and how.
@@ -95,20 +118,41 @@ mod bench {
             .into_iter()
             .map(|(name, how)| (name, how, Command::new(TRUE)))
             .collect();
+        // The embedded stub's own cost without the rewrite: a stub-form
+        // command, built once and spawned in place (no inspect, no resolve).
+        if let Some(How::Via(config)) = embedded() {
+            cmds.push(("embedded_form", How::Via(config), config.std_command(TRUE)));
+        }
         let mut bare = bare_exe();
         let mut floors: Vec<(&'static str, Command)> = floors()
             .into_iter()
             .map(|(name, path)| (name, floor::command(path)))
             .collect();
+        // Each run also notes its time inside `spawn()` and after it (see
+        // `std_once_split`), which the summary splits the overheads by.
+        let split = |name: &str, (inside, after): (Duration, Duration)| {
+            note(&format!("latency/std/{name}.spawn"), inside.as_secs_f64());
+            note(&format!("latency/std/{name}.after"), after.as_secs_f64());
+        };
         let mut variants: Vec<Variant<'_>> = cmds
             .iter_mut()
             .map(|(name, how, cmd)| {
-                let how = *how;
-                variant(name, move || std_once(cmd, how))
+                let (name, how) = (*name, *how);
+                variant(name, move || split(name, std_once_split(cmd, how)))
             })
             .collect();
         for (name, cmd) in &mut floors {
-            variants.push(variant(name, move || floor::std_once(cmd)));
+            let name = *name;
+            variants.push(variant(name, move || {
+                split(name, floor::std_once_split(cmd))
+            }));
+        }
+        // The embedded stub spawned as the floor is (its memfd, SIGTSTP
+        // blocked, nothing else of the crate): the stub's own exec and run.
+        if let Some(mut raw) = embedded_raw() {
+            variants.push(variant("embedded_raw", move || {
+                split("embedded_raw", floor::std_once_split(&mut raw))
+            }));
         }
         variants.push(variant("bare_exe", || std_once(&mut bare, How::Direct)));
         rounds(c, "latency/std", Duration::from_secs(4), || (), variants);
@@ -252,6 +296,44 @@ mod bench {
             s.row(
                 format!("{flavour}: (embedded - direct) / direct"),
                 o_em.zip(d).map(|(o, d)| format!("{:.3}", o / d)),
+            );
+        }
+        // Where the std overheads go: inside `spawn()` (the parent's
+        // preparation and the first exec) and after it (the stub's run, the
+        // target's exec and run), each over direct's, paired within rounds.
+        for part in ["spawn", "after"] {
+            let over = |v: &str| {
+                excess(
+                    &format!("latency/std/{v}.{part}"),
+                    &format!("latency/std/direct.{part}"),
+                )
+            };
+            let (o_fm, o_ff, o_em) = (over("floor_memfd"), over("floor_file"), over("embedded"));
+            let (o_form, o_raw) = (over("embedded_form"), over("embedded_raw"));
+            let what = match part {
+                "spawn" => "std, inside spawn(), over direct",
+                _ => "std, after spawn() to the end of wait, over direct",
+            };
+            s.list(
+                what,
+                &[
+                    ("floor_memfd", o_fm),
+                    ("floor_file", o_ff),
+                    ("embedded", o_em),
+                    ("embedded_form", o_form),
+                    ("embedded_raw", o_raw),
+                    ("current_exe", over("current_exe")),
+                ],
+                us,
+            );
+            s.list(
+                &format!("{what}, embedded minus"),
+                &[
+                    ("floor_memfd", o_em.zip(o_fm).map(|(e, f)| e - f)),
+                    ("embedded_form", o_em.zip(o_form).map(|(e, f)| e - f)),
+                    ("embedded_raw", o_em.zip(o_raw).map(|(e, f)| e - f)),
+                ],
+                us,
             );
         }
         let spawn = |v: &str| m(&format!("latency/tokio/{v}.spawn"));

@@ -95,43 +95,65 @@ pub struct DoubleSpawnCommand<'a, C> {
 /// than the caller's), the guard is released and the caller's command is
 /// spawned directly, exactly as `cmd.spawn()` would (issue 16, kind 7),
 /// reported if it succeeds; in strict mode that is an error instead.
+///
+/// A spawn through the embedded stub before any has proved it may fail
+/// because this system refuses to execute the stub; it is then made once
+/// more, on the next route (`Prepared::outcome`), so that the caller sees
+/// the spawn work as `cmd.spawn()` would have.
 fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
     config: DoubleSpawn,
     io: IoDefaults,
     pid_of: fn(&T) -> Option<u32>,
-    direct: impl FnOnce(&mut C, bool) -> io::Result<T>,
-    stub: impl FnOnce(StdCommand, &C) -> io::Result<T>,
+    direct: impl Fn(&mut C, bool) -> io::Result<T>,
+    stub: impl Fn(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
-    let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
-    let in_place = prepared.in_place();
-    let mut route = match (prepared.stub.is_some(), in_place) {
-        (true, _) if prepared.embedded => Taken::Embedded,
-        (true, _) => Taken::Stub,
-        (false, true) => Taken::StubForm,
-        (false, false) if prepared.checked() => Taken::Checked,
-        (false, false) => Taken::Direct,
-    };
-    let result = match prepared.stub.take() {
-        Some(stub_cmd) => match stub(stub_cmd, cmd) {
-            Err(e) if imp::is_too_long(&e) => {
-                prepared.release();
-                if config.is_strict() {
-                    crate::fallback::direct(DirectReason::ArgumentsTooLong, None, true)?;
+    let mut retry = None;
+    let (route, result) = loop {
+        let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
+        let in_place = prepared.in_place();
+        let mut route = match (prepared.stub.is_some(), in_place) {
+            (true, _) if prepared.embedded => Taken::Embedded,
+            (true, _) => Taken::Stub,
+            (false, true) => Taken::StubForm,
+            (false, false) if prepared.checked() => Taken::Checked,
+            (false, false) => Taken::Direct,
+        };
+        let result = match prepared.stub.take() {
+            Some(stub_cmd) => match stub(stub_cmd, cmd) {
+                Err(e) if imp::is_too_long(&e) => {
+                    prepared.release();
+                    if config.is_strict() {
+                        crate::fallback::direct(DirectReason::ArgumentsTooLong, None, true)?;
+                    }
+                    route = Taken::Direct;
+                    let result = direct(cmd, false);
+                    if result.is_ok() {
+                        let _ =
+                            crate::fallback::direct(DirectReason::ArgumentsTooLong, None, false);
+                    }
+                    result
                 }
-                route = Taken::Direct;
-                let result = direct(cmd, false);
-                if result.is_ok() {
-                    let _ = crate::fallback::direct(DirectReason::ArgumentsTooLong, None, false);
-                }
-                result
-            }
-            other => other,
-        },
-        None => direct(cmd, in_place),
+                other => other,
+            },
+            None => direct(cmd, in_place),
+        };
+        // A spawn that fell back to a direct one (`E2BIG`) says nothing
+        // about the embedded stub, which never ran.
+        let again = match (&retry, route) {
+            (None, Taken::Embedded) => prepared.outcome(result.as_ref().map(|_| ())),
+            _ => None,
+        };
+        prepared.finish(std_of(cmd), result.is_ok());
+        match again {
+            Some(again) => retry = Some(again),
+            None => break (route, result),
+        }
     };
-    prepared.finish(std_of(cmd), result.is_ok());
+    if let (Some(retry), Ok(_)) = (retry, &result) {
+        retry.succeeded();
+    }
     // The guard is released and the child has executed (or is running the
     // stub): logging here cannot run between fork and exec.
     if let Ok(spawned) = &result {

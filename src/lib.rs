@@ -90,9 +90,13 @@
 //! | refused by | nothing beyond `/proc` being mounted | `vm.memfd_noexec=2`, seccomp profiles denying `memfd_create`, confined SELinux domains, qemu-user emulation, no `/proc` |
 //!
 //! The embedded stub is opt-in because of the third row. Where it is
-//! refused, the first spawn proves it with one probe, says so once, and the
-//! process uses the current executable, then a direct spawn.
-//! [`DoubleSpawn::route`] tells which route spawns take.
+//! refused, the first spawn through it meets the refusal and is made again
+//! at once on the next route (the caller sees it work), one line says so,
+//! and the process uses the current executable, then a direct spawn. No
+//! extra spawn finds this out, except one probe spawn per process where the
+//! process may run emulated (qemu-user) or builds a stub-form command
+//! before any spawn proved the stub; [`DoubleSpawn::route`] tells which
+//! route spawns take, and spawns nothing.
 //!
 //! # Fallbacks and strict mode
 //!

@@ -75,6 +75,20 @@ impl Prepared {
     pub(crate) fn release(&mut self) {}
 
     pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
+
+    pub(crate) fn outcome(&self, _result: Result<(), &io::Error>) -> Option<Retry> {
+        None
+    }
+}
+
+/// Never made: there is no stub to retry away from.
+#[derive(Debug)]
+pub(crate) enum Retry {}
+
+impl Retry {
+    pub(crate) fn succeeded(self) {
+        match self {}
+    }
 }
 
 pub(crate) fn prepare(

@@ -104,6 +104,8 @@ fn case_entry_point() {
             std::fs::write(std::env::var_os(common::PROBE_OUT).unwrap(), report).unwrap();
         }
         "replaced_fd" => case_replaced_fd(),
+        "route_only" => case_route_only(),
+        "bad_cwd" => case_bad_cwd(),
         "noexec_inner" => {
             match std::fs::write("/proc/sys/vm/memfd_noexec", "2") {
                 Ok(()) => println!("sysctl=ok"),
@@ -143,6 +145,9 @@ fn case_spawn(config: DoubleSpawn) {
         "tokio={}",
         String::from_utf8_lossy(&out.unwrap().stdout).trim()
     );
+    // After the first spawn, which proves the embedded stub or finds it
+    // refused (route() before it spawns nothing and cannot know).
+    println!("route_after={}", config.route());
 }
 
 // ---------------------------------------------------------------------------
@@ -268,12 +273,16 @@ fn exec_chain_under_strace() {
             && l.contains("= 0")),
         "the stub's process executes the target:\n{trace}"
     );
-    // The probe: the stub with the target "/" and its own exit code.
+    // No probe (the stub with the target "/" and its own exit code): the
+    // first real spawn is the stub's proof where the process runs natively.
     assert!(
-        trace
-            .lines()
-            .any(|l| l.contains("execve(\"/proc/self/fd/") && l.contains("\"double-spawn:e86\"")),
-        "{trace}"
+        !trace.contains("\"double-spawn:e86\""),
+        "a probe spawn ran:\n{trace}"
+    );
+    assert_eq!(
+        trace.matches("execve(\"/proc/self/fd/").count(),
+        2,
+        "one stub exec per spawn (std and tokio), nothing else:\n{trace}"
     );
     println!("exec chain:\n{trace}");
 }
@@ -689,11 +698,12 @@ fn seccomp_denying_memfd_create_falls_back() {
     }
 }
 
-/// After the embedded stub was refused, spawns take the route of the
+/// After the embedded stub was refused (by the first spawn, or on loading),
+/// spawns take the route of the
 /// default stub: the current executable (this test binary has no `init()`,
 /// which only glibc's constructor makes unnecessary).
 fn assert_next_route_is_current_exe(stdout: &str) {
-    let route = value(stdout, "route");
+    let route = value(stdout, "route_after");
     assert_eq!(route, value(stdout, "current_exe_route"), "{stdout}");
     if cfg!(target_env = "gnu") {
         assert!(
@@ -787,11 +797,13 @@ fn cstring(p: &Path) -> CString {
 
 /// Puts an empty tmpfs over `/proc` in a new mount namespace of the case
 /// process; with `keep_exe`, `/proc/self/exe` still works (a symbolic link
-/// into the real proc, mounted at `real`) while `/proc/self/fd/N` does not
-/// exist: the embedded stub's `exec` fails, the current executable's works.
+/// into the real proc, mounted at `real`, as is `/proc/sys`) while
+/// `/proc/self/fd/N` does not exist: the embedded stub's `exec` fails, the
+/// current executable's works.
 fn without_proc(cmd: &mut Command, real: &Path, keep_exe: bool) {
     let real = cstring(real);
     let real_exe = CString::new([real.as_bytes(), b"/self/exe"].concat()).unwrap();
+    let real_sys = CString::new([real.as_bytes(), b"/sys"].concat()).unwrap();
     // SAFETY: system calls only, on strings prepared above; nothing
     // allocates between fork and exec.
     unsafe {
@@ -830,6 +842,9 @@ fn without_proc(cmd: &mut Command, real: &Path, keep_exe: bool) {
                 check(libc::mkdir(c"/proc/self".as_ptr(), 0o755))?;
                 check(libc::mkdir(c"/proc/self/fd".as_ptr(), 0o755))?;
                 check(libc::symlink(real_exe.as_ptr(), c"/proc/self/exe".as_ptr()))?;
+                // The kernel's machine stays readable, so the loader knows
+                // the process runs natively and needs no probe.
+                check(libc::symlink(real_sys.as_ptr(), c"/proc/sys".as_ptr()))?;
             }
             Ok(())
         });
@@ -1063,3 +1078,167 @@ int main(int argc, char **argv) {
     return run();
 }
 "#;
+
+// ---------------------------------------------------------------------------
+// No probe: the first real spawn proves the stub.
+// ---------------------------------------------------------------------------
+
+/// The largest resident size of any child this process has waited for, in
+/// KiB: 0 until one was.
+fn reaped_children_maxrss() -> libc::c_long {
+    // SAFETY: getrusage only fills `usage`, a properly sized out-parameter.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage), 0);
+        usage.ru_maxrss
+    }
+}
+
+/// Asks for the route (which loads the stub) and reports whether any child
+/// was started and waited for meanwhile, as the probe was; then one spawn,
+/// to show that the measure sees a child.
+fn case_route_only() {
+    println!("before={}", reaped_children_maxrss());
+    println!("route={}", embedded().route());
+    println!("after_route={}", reaped_children_maxrss());
+    let status = Command::new("/bin/true")
+        .double_spawn_with(embedded())
+        .status()
+        .unwrap();
+    println!("std={}", status.success());
+    println!("after_spawn={}", reaped_children_maxrss());
+}
+
+#[test]
+fn route_alone_spawns_nothing() {
+    let (stdout, stderr) = run(case_command("route_only"), "route only");
+    assert!(
+        value(&stdout, "route").starts_with("stub: embedded (/proc/self/fd/"),
+        "{stdout}"
+    );
+    assert_eq!(value(&stdout, "before"), "0", "{stdout}");
+    assert_eq!(
+        value(&stdout, "after_route"),
+        "0",
+        "route() spawned:\n{stdout}"
+    );
+    assert_eq!(value(&stdout, "std"), "true");
+    assert_ne!(
+        value(&stdout, "after_spawn"),
+        "0",
+        "the measure sees a child"
+    );
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+/// A command whose own setting fails (a working directory that does not
+/// exist), as the first spawn through the unproven stub: the error is the
+/// one a direct spawn gives, and the stub is not refused for it.
+fn case_bad_cwd() {
+    let missing = "/nonexistent-ds-cwd";
+    let direct = Command::new("/bin/true")
+        .current_dir(missing)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| (e.kind(), e.raw_os_error()));
+    let double = Command::new("/bin/true")
+        .current_dir(missing)
+        .double_spawn_with(embedded())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| (e.kind(), e.raw_os_error()));
+    println!("direct={direct:?}");
+    println!("double={double:?}");
+    case_spawn(embedded());
+}
+
+#[test]
+fn a_commands_own_error_does_not_refuse_the_stub() {
+    let (stdout, stderr) = run(case_command("bad_cwd"), "bad cwd");
+    assert!(value(&stdout, "direct").starts_with("Err("), "{stdout}");
+    assert_eq!(
+        value(&stdout, "direct"),
+        value(&stdout, "double"),
+        "{stdout}"
+    );
+    assert!(
+        value(&stdout, "route").starts_with("stub: embedded (/proc/self/fd/"),
+        "{stdout}"
+    );
+    assert_eq!(value(&stdout, "std"), "true");
+    assert_eq!(value(&stdout, "tokio"), "tokio");
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+}
+
+/// The exec of the memfd refused (no `/proc/self/fd` in a mount namespace,
+/// `/proc/self/exe` kept): the first real spawn fails on it, is made again
+/// on the current executable at once (its target runs), one warning says
+/// so, and no probe ran. Seen by strace.
+#[test]
+fn a_refused_exec_is_retried_on_the_next_route_without_a_probe() {
+    if !can_unshare_mounts() {
+        return;
+    }
+    let dir = common::TempDir::new("embedded-refused-strace");
+    let real = dir.0.join("realproc");
+    std::fs::create_dir(&real).unwrap();
+    let log = dir.0.join("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-s", "200", "-e", "trace=execve", "-o"])
+        .arg(&log)
+        .arg(std::env::current_exe().unwrap())
+        .args(common::entry_args("case_entry_point"))
+        .env(CASE, "spawn")
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null());
+    // The namespace is made in strace's process, before it starts tracing.
+    without_proc(&mut cmd, &real, true);
+    let out = match output_within(cmd, LIMIT, "strace") {
+        Ok(out) => out,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return println!("strace is not installed: case skipped");
+        }
+        Err(e) => panic!("strace: {e}"),
+    };
+    let trace = std::fs::read_to_string(&log).unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() && trace.is_empty() {
+        return println!("strace cannot trace here ({}): case skipped", stderr.trim());
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}\n{trace}");
+    assert_next_route_is_current_exe(&stdout);
+    assert_fell_back(
+        &stdout,
+        &stderr,
+        "executing the memfd failed: No such file or directory",
+    );
+    let lines: Vec<&str> = trace.lines().collect();
+    let refused = lines
+        .iter()
+        .position(|l| {
+            l.contains("execve(\"/proc/self/fd/")
+                && l.contains("\"/bin/true\"")
+                && l.contains("= -1 ENOENT")
+        })
+        .unwrap_or_else(|| panic!("the real spawn tried the memfd first:\n{trace}"));
+    assert!(
+        lines[refused..]
+            .iter()
+            .any(|l| l.contains("execve(\"/proc/self/exe\"")
+                && l.contains("\"/bin/true\"")
+                && l.contains("= 0")),
+        "then the current executable:\n{trace}"
+    );
+    assert!(
+        lines[refused..]
+            .iter()
+            .any(|l| l.contains("execve(\"/bin/true\"") && l.contains("= 0")),
+        "and the target:\n{trace}"
+    );
+    assert_eq!(
+        trace.matches("execve(\"/proc/self/fd/").count(),
+        1,
+        "once refused, the memfd is not tried again, and no probe ran:\n{trace}"
+    );
+}

@@ -90,8 +90,19 @@ fn blocked_spawn(cmd: &mut Command) -> io::Result<std::process::Child> {
 
 /// One spawn + wait through the floor, which must succeed.
 pub fn std_once(cmd: &mut Command) {
-    let status = blocked_spawn(cmd).expect("spawn").wait().expect("wait");
+    std_once_split(cmd);
+}
+
+/// As `std_once`; returns the time inside `spawn()` and after it, as
+/// `common::std_once_split`.
+pub fn std_once_split(cmd: &mut Command) -> (std::time::Duration, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let child = blocked_spawn(cmd).expect("spawn");
+    let spawned = std::time::Instant::now();
+    let status = { child }.wait().expect("wait");
+    let waited = spawned.elapsed();
     assert!(status.success(), "{cmd:?}: {status}");
+    (spawned - start, waited)
 }
 
 /// One spawn + wait through the floor with tokio, which must succeed.

@@ -67,12 +67,25 @@ pub fn embedded() -> Option<How> {
 
 /// One spawn + wait of `cmd`, which must succeed.
 pub fn std_once(cmd: &mut Command, how: How) {
+    std_once_split(cmd, how);
+}
+
+/// One spawn + wait of `cmd`, which must succeed; returns the time inside
+/// `spawn()` (the parent's preparation and the first `exec`: std's spawn
+/// returns once the child has executed, vfork semantics) and the time from
+/// its return to the end of the wait (the rest of the child's life: the
+/// stub's run, the target's `exec`, run and exit).
+pub fn std_once_split(cmd: &mut Command, how: How) -> (Duration, Duration) {
+    let start = Instant::now();
     let child = match how {
         How::Direct => cmd.spawn(),
         How::Via(config) => cmd.double_spawn_with(config).spawn(),
     };
+    let spawned = Instant::now();
     let status = child.expect("spawn").wait().expect("wait");
+    let waited = spawned.elapsed();
     assert!(status.success(), "{cmd:?}: {status}");
+    (spawned - start, waited)
 }
 
 /// One spawn + wait of `cmd`; returns the time spent inside `spawn()`,

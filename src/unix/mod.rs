@@ -208,16 +208,73 @@ fn current_exe_stub() -> Result<&'static Path, DirectReason> {
 }
 
 /// The embedded stub's path, when it is built in and this process can run
-/// it; the first call loads and probes it, and reports a refusal once.
-fn embedded_stub() -> Option<&'static Path> {
+/// it; the first call loads it (it spawns nothing where the process runs
+/// natively: see `loader`), and a refusal is reported once. With
+/// `need_proof` (a stub-form command, which cannot be made again on another
+/// route) an unproven stub is proved by the loader's probe first.
+fn embedded_stub(need_proof: bool) -> Option<&'static Path> {
     #[cfg(double_spawn_embedded)]
-    match loader::embedded_stub() {
+    match if need_proof {
+        loader::embedded_stub_proven()
+    } else {
+        loader::embedded_stub()
+    } {
         Ok(path) => return Some(path),
-        Err(why) => crate::fallback::embedded_refused(&why.to_string()),
+        Err(why) if why.is_reported() => crate::fallback::embedded_refused(&why.to_string()),
+        Err(_) => {}
     }
     #[cfg(not(double_spawn_embedded))]
-    crate::fallback::embedded_refused("it is not built for this target");
+    {
+        let _ = need_proof;
+        crate::fallback::embedded_refused("it is not built for this target");
+    }
     None
+}
+
+/// A spawn to make again, at once, on the next route: it went through the
+/// embedded stub before any spawn had proved it, and failed as a refused
+/// `exec` of the stub would (see `loader`). The caller spawns again (the
+/// stub is skipped meanwhile) and calls [`Retry::succeeded`] if that worked;
+/// dropping it instead says the error was the command's own.
+#[derive(Debug)]
+pub(crate) struct Retry {
+    #[cfg(double_spawn_embedded)]
+    suspicion: loader::Suspicion,
+}
+
+impl Retry {
+    /// The spawn worked on the next route: the embedded stub is refused in
+    /// this process, which is reported once.
+    pub(crate) fn succeeded(self) {
+        #[cfg(double_spawn_embedded)]
+        if let Some(why) = self.suspicion.confirm() {
+            crate::fallback::embedded_refused(&why.to_string());
+        }
+    }
+}
+
+impl Prepared {
+    /// Records how the spawn `prepare` chose ended (`Err` with its error):
+    /// one through the embedded stub that worked proves the stub; one that
+    /// failed as a refusal would, before that proof, is to be made again on
+    /// the next route. Called before `finish`.
+    pub(crate) fn outcome(&self, result: Result<(), &io::Error>) -> Option<Retry> {
+        // A stub-form command spawned in place (the one kind whose argv[0]
+        // is put back) names the stub itself and cannot be made again
+        // elsewhere; it is only built for a proven stub. (`in_place()` no
+        // longer tells: the stub's command has been taken by now.)
+        if !self.embedded || self.reset_arg0.is_some() {
+            return None;
+        }
+        #[cfg(double_spawn_embedded)]
+        match result {
+            Ok(()) => loader::spawned(),
+            Err(err) => return loader::failed(err).map(|suspicion| Retry { suspicion }),
+        }
+        #[cfg(not(double_spawn_embedded))]
+        let _ = result;
+        None
+    }
 }
 
 /// A stub that can be started, and which.
@@ -230,12 +287,18 @@ pub(crate) struct StubPath {
 /// Which stub spawns with `config` go through, or why they are direct.
 /// Nothing is reported here.
 fn availability(config: &DoubleSpawn) -> Result<StubPath, DirectReason> {
+    availability_for(config, false)
+}
+
+/// As `availability`; `need_proof` for a stub-form command (see
+/// `embedded_stub`).
+fn availability_for(config: &DoubleSpawn, need_proof: bool) -> Result<StubPath, DirectReason> {
     keep_constructor_linked();
     if !config.is_enabled() {
         return Err(config.disabled_reason());
     }
     if config.get_stub() == Stub::Embedded {
-        if let Some(path) = embedded_stub() {
+        if let Some(path) = embedded_stub(need_proof) {
             return Ok(StubPath {
                 path,
                 embedded: true,
@@ -316,7 +379,7 @@ fn build_flags(config: &DoubleSpawn) -> Flags {
 
 /// A stub-form command for `program` (see `DoubleSpawn::std_command`).
 pub(crate) fn stub_form(program: &std::ffi::OsStr, config: &DoubleSpawn) -> Command {
-    match availability(config) {
+    match availability_for(config, true) {
         Ok(stub) => {
             let mut cmd = Command::new(stub.path);
             cmd.arg0(build_flags(config).to_arg0().as_str())
