@@ -150,9 +150,14 @@
 //!    first.
 //! 4. `Command::new("/proc/self/exe")` through the embedded stub names the
 //!    stub, which refuses it (exit 126); directly it re-runs the caller.
-//! 5. A script without `#!` started by a bare name with `PATH` changed in
-//!    the command (std's `fork`/`exec` path, whose `execvp` falls back to
-//!    `/bin/sh`) runs directly, and exits 127 through the stub.
+//! 5. *Fixed.* A script without `#!` (or an empty executable) on std's
+//!    `fork`/`exec` path (a bare name with `PATH` changed in the command, a
+//!    uid or gid) runs with `/bin/sh` through the stub too, as glibc's
+//!    `execvp` runs it directly: `/bin/sh FILE ARGS...`, the same `argv`.
+//!    The stub is told when the direct spawn would have taken that path;
+//!    on musl, whose `execvp` does not fall back, and on `posix_spawn`'s
+//!    path, neither does the stub. A stub-form command's `pre_exec`
+//!    closures are invisible, so only its visible settings count there.
 //! 6. `LD_PRELOAD` and the other `LD_*` variables in the target's
 //!    environment also act on the current-executable stub, which is a
 //!    dynamically linked program (the embedded stub is static).

@@ -296,19 +296,6 @@ const KNOWN: &[Known] = &[
             c.program == Program::ProcSelfExe && r == Route::Embedded && o.exit_code() == Some(126)
         },
     },
-    // Kind 5 (issue 16): a script without `#!`, by bare name with PATH
-    // changed in the command: std's fork/exec path uses execvp, which runs
-    // it with /bin/sh on ENOEXEC; the stub's exec does not and exits 127.
-    Known {
-        name: "5: no-#! script, bare name, PATH changed: direct runs it with sh",
-        matches: |c, _, _, d, o| {
-            c.program.is_without_shebang()
-                && c.program.is_bare()
-                && c.path_changed()
-                && d.ran()
-                && o.exit_code() == Some(127)
-        },
-    },
     // Kind 6 (issue 16): LD_* variables meant for the target act on the
     // current-exe stub too (the dynamic loader reads them when the stub
     // starts): LD_PRELOAD of a missing library prints its error twice.
@@ -461,40 +448,35 @@ fn corpus() -> Vec<(&'static str, Config)> {
     c.group = Some(Group::One);
     v.push((KNOWN[2].name, c));
     v.push((KNOWN[3].name, Config::plain(Program::ProcSelfExe)));
-    let mut c = Config::plain(Program::NoShebangBare);
-    c.env
-        .push(Set(b"PATH".to_vec(), b"{d}/bin:/usr/bin:/bin".to_vec()));
-    c.stdio[1] = Io::Piped;
-    v.push((KNOWN[4].name, c));
     let mut c = Config::plain(Program::Probe);
     c.env.push(Set(
         b"LD_PRELOAD".to_vec(),
         b"/nonexistent/libds-diff.so".to_vec(),
     ));
     c.stdio[2] = Io::Piped;
-    v.push((KNOWN[5].name, c));
+    v.push((KNOWN[4].name, c));
     let mut c = Config::plain(Program::True);
     c.big = Some(8);
-    v.push((KNOWN[6].name, c));
+    v.push((KNOWN[5].name, c));
     for fd in [0, 2] {
         let mut c = Config::plain(Program::ProbeBare);
         c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
         c.closed.push(fd);
         c.stdio[fd as usize] = Io::Null;
-        v.push((KNOWN[7].name, c));
+        v.push((KNOWN[6].name, c));
     }
     let mut c = Config::plain(Program::ProbeBare);
     c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
     c.closed.push(0);
     c.stdio[0] = Io::Piped;
-    v.push((KNOWN[8].name, c));
+    v.push((KNOWN[7].name, c));
     let mut c = Config::plain(Program::ProbeBare);
     c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
     c.env.push(Set(b"LD_PRELOAD".to_vec(), b"/".to_vec()));
     c.closed.push(0);
     c.stdio[0] = Io::Piped;
-    v.push((KNOWN[9].name, c));
-    v.push((KNOWN[10].name, Config::plain(Program::NoShebang)));
+    v.push((KNOWN[8].name, c));
+    v.push((KNOWN[9].name, Config::plain(Program::NoShebang)));
     v
 }
 

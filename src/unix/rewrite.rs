@@ -103,6 +103,7 @@ pub(crate) fn stub_command(
         }
     };
     let program = cmd.get_program();
+    flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, &hidden);
     let access = if hidden.uid.is_some() || hidden.gid.is_some() {
         Access::As {
             uid: hidden.uid,
