@@ -244,10 +244,12 @@
 //! such as `ProcessGroup`'s process group and `KillOnDrop`, are carried. The
 //! `process-wrap` feature adds `DoubleSpawn::tokio_command_wrap` and
 //! `DoubleSpawnWrapExt::double_spawn` (module `process_wrap`), which do both
-//! steps and refuse with `InvalidInput` a command not in stub form and the
-//! `ResetSigmask` wrapper, whose `pre_exec` unblocks SIGTSTP before `exec`
-//! and so reopens the hang. `tests/process_wrap.rs` checks each wrapper's
-//! effect on the target process.
+//! steps and refuse with `InvalidInput` a command not in stub form
+//! (`process-wrap9`: the same trait for process-wrap 9.1+). The adapter
+//! gives `ResetSigmask`'s empty signal mask through the stub and keeps the
+//! wrapper's own `pre_exec` from unblocking SIGTSTP before the stub's
+//! `exec`, which would reopen the hang. `tests/process_wrap.rs` checks each
+//! wrapper's effect on the target process.
 //!
 //! [process-wrap]: https://docs.rs/process-wrap
 //!
@@ -329,8 +331,10 @@
 //! - `job-control` (default, Unix, implies `tokio`): the [`job_control`]
 //!   module for supervisors: process groups, forwarding Ctrl-Z, `fg` and
 //!   Ctrl-C to jobs, timers that do not count stopped time.
-//! - `process-wrap` (implies `tokio`): the process-wrap adapter (see above).
-//!   Needs Rust 1.87, process-wrap's own minimum.
+//! - `process-wrap` (implies `tokio`): the process-wrap adapter (see above),
+//!   for process-wrap 10. Needs Rust 1.87, process-wrap's own minimum.
+//! - `process-wrap9` (implies `tokio`): the same adapter for process-wrap
+//!   9.1 and later 9.x (both features may be on at once).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -343,8 +347,11 @@ mod guard;
 #[cfg(all(unix, feature = "job-control"))]
 #[cfg_attr(docsrs, doc(cfg(all(unix, feature = "job-control"))))]
 pub mod job_control;
-#[cfg(feature = "process-wrap")]
-#[cfg_attr(docsrs, doc(cfg(feature = "process-wrap")))]
+#[cfg(any(feature = "process-wrap", feature = "process-wrap9"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "process-wrap", feature = "process-wrap9")))
+)]
 pub mod process_wrap;
 #[cfg_attr(not(unix), allow(dead_code))]
 mod protocol;
