@@ -215,7 +215,7 @@ impl Plan {
             reset_sigmask::before_hooks(cmd);
         }
         #[cfg(not(unix))]
-        let _ = cmd;
+        let _ = (cmd, self.reset_sigmask);
     }
 
     /// After the hooks: the second closure, and the stub's `m` flag in the

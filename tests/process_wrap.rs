@@ -24,7 +24,6 @@ mod common;
 #[cfg(unix)]
 mod unix {
     use std::future::Future;
-    use std::io;
     use std::process::Stdio;
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
@@ -309,101 +308,105 @@ mod unix {
         });
     }
 
-    /// A target that prints its own `SigBlk` (a builtin loop, so it is the
-    /// target's own mask and not a child's).
-    pub const SIG_BLK: &str =
-        r#"while read -r k v; do case $k in SigBlk:) echo "$v";; esac; done < /proc/$$/status"#;
+    /// What the ResetSigmask tests of both adapters share.
+    #[cfg(any(feature = "process-wrap", feature = "process-wrap9"))]
+    pub mod mask {
+        use std::io;
 
-    /// Both stubs.
-    pub fn configs() -> [DoubleSpawn; 2] {
-        [
-            DoubleSpawn::new(),
-            DoubleSpawn::new().stub(double_spawn::Stub::Embedded),
-        ]
-    }
+        use super::*;
 
-    /// The `SigBlk` the target printed.
-    pub fn sig_blk(out: &std::process::Output) -> u64 {
-        let text = String::from_utf8_lossy(&out.stdout);
-        u64::from_str_radix(text.trim(), 16).unwrap_or_else(|_| panic!("SigBlk: {out:?}"))
-    }
+        /// A target that prints its own `SigBlk` (a builtin loop, so it is the
+        /// target's own mask and not a child's).
+        pub const SIG_BLK: &str =
+            r#"while read -r k v; do case $k in SigBlk:) echo "$v";; esac; done < /proc/$$/status"#;
 
-    /// Runs `f` with `signals` blocked on this thread (the spawning one),
-    /// then puts the mask back.
-    fn with_blocked<T>(signals: &[i32], f: impl FnOnce() -> T) -> T {
-        // SAFETY: plain signal-set operations on local sets; the mask is
-        // this thread's, restored below.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for &sig in signals {
-                libc::sigaddset(&mut set, sig);
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            let result = f();
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            result
+        /// Both stubs.
+        pub fn configs() -> [DoubleSpawn; 2] {
+            [
+                DoubleSpawn::new(),
+                DoubleSpawn::new().stub(double_spawn::Stub::Embedded),
+            ]
         }
-    }
 
-    /// A spawned child to wait for, with its output.
-    pub type Waiting = std::pin::Pin<Box<dyn Future<Output = io::Result<std::process::Output>>>>;
+        /// The `SigBlk` the target printed.
+        pub fn sig_blk(out: &std::process::Output) -> u64 {
+            let text = String::from_utf8_lossy(&out.stdout);
+            u64::from_str_radix(text.trim(), 16).unwrap_or_else(|_| panic!("SigBlk: {out:?}"))
+        }
 
-    /// Waits for a tokio child of either process-wrap version, given its
-    /// pid, its stdout and the future of its `wait()`.
-    pub fn waiting(
-        pid: Option<u32>,
-        stdout: Option<tokio::process::ChildStdout>,
-        wait: impl Future<Output = io::Result<std::process::ExitStatus>> + 'static,
-    ) -> Waiting {
-        STARTED.lock().unwrap().push(pid.expect("pid") as i32);
-        Box::pin(async move {
-            let mut text = Vec::new();
-            stdout.expect("stdout").read_to_end(&mut text).await?;
-            Ok(std::process::Output {
-                status: wait.await?,
-                stdout: text,
-                stderr: Vec::new(),
+        /// Runs `f` with `signals` blocked on this thread (the spawning one),
+        /// then puts the mask back.
+        fn with_blocked<T>(signals: &[i32], f: impl FnOnce() -> T) -> T {
+            // SAFETY: plain signal-set operations on local sets; the mask is
+            // this thread's, restored below.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for &sig in signals {
+                    libc::sigaddset(&mut set, sig);
+                }
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+                let result = f();
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                result
+            }
+        }
+
+        /// A spawned child to wait for, with its output.
+        pub type Waiting =
+            std::pin::Pin<Box<dyn Future<Output = io::Result<std::process::Output>>>>;
+
+        /// Waits for a tokio child of either process-wrap version, given its
+        /// pid, its stdout and the future of its `wait()`.
+        pub fn waiting(
+            pid: Option<u32>,
+            stdout: Option<tokio::process::ChildStdout>,
+            wait: impl Future<Output = io::Result<std::process::ExitStatus>> + 'static,
+        ) -> Waiting {
+            STARTED.lock().unwrap().push(pid.expect("pid") as i32);
+            Box::pin(async move {
+                let mut text = Vec::new();
+                stdout.expect("stdout").read_to_end(&mut text).await?;
+                Ok(std::process::Output {
+                    status: wait.await?,
+                    stdout: text,
+                    stderr: Vec::new(),
+                })
             })
-        })
-    }
+        }
 
-    /// [`waiting`] for a process-wrap 10 child.
-    pub fn tokio_waiting(mut child: Box<dyn ChildWrapper>) -> Waiting {
-        let (pid, stdout) = (child.id(), child.stdout().take());
-        waiting(pid, stdout, async move { child.wait().await })
-    }
-
-    /// The ResetSigmask check for one adapter: `spawn(config, reset, group)`
-    /// double-spawns `sh -c SIG_BLK` with `config`, wrapped in ResetSigmask
-    /// when `reset` and in a group or session of its own when `group`. Under
-    /// a spawning thread that blocks SIGUSR2 (and SIGTSTP too, in the second
-    /// round), through both stubs: the target's mask is empty with the
-    /// wrapper, and the spawner's without it (which shows the check can
-    /// fail).
-    pub fn check_reset_sigmask(spawn: &dyn Fn(DoubleSpawn, bool, bool) -> io::Result<Waiting>) {
-        let bit = |sig: i32| 1u64 << (sig - 1);
-        run(async {
-            for blocked in [&[libc::SIGUSR2][..], &[libc::SIGUSR2, libc::SIGTSTP]] {
-                let mask = blocked.iter().fold(0, |m, &s| m | bit(s));
-                for config in configs() {
-                    for (reset, group) in
-                        [(false, false), (true, false), (true, true), (false, true)]
-                    {
-                        let child = with_blocked(blocked, || spawn(config, reset, group)).unwrap();
-                        let out = child.await.unwrap();
-                        assert!(out.status.success(), "{config:?}: {out:?}");
-                        let expected = if reset { 0 } else { mask };
-                        assert_eq!(
-                            sig_blk(&out),
-                            expected,
-                            "{config:?}, blocked {blocked:?}, ResetSigmask {reset}, group {group}"
-                        );
+        /// The ResetSigmask check for one adapter: `spawn(config, reset, group)`
+        /// double-spawns `sh -c SIG_BLK` with `config`, wrapped in ResetSigmask
+        /// when `reset` and in a group or session of its own when `group`. Under
+        /// a spawning thread that blocks SIGUSR2 (and SIGTSTP too, in the second
+        /// round), through both stubs: the target's mask is empty with the
+        /// wrapper, and the spawner's without it (which shows the check can
+        /// fail).
+        pub fn check_reset_sigmask(spawn: &dyn Fn(DoubleSpawn, bool, bool) -> io::Result<Waiting>) {
+            let bit = |sig: i32| 1u64 << (sig - 1);
+            run(async {
+                for blocked in [&[libc::SIGUSR2][..], &[libc::SIGUSR2, libc::SIGTSTP]] {
+                    let mask = blocked.iter().fold(0, |m, &s| m | bit(s));
+                    for config in configs() {
+                        for (reset, group) in
+                            [(false, false), (true, false), (true, true), (false, true)]
+                        {
+                            let child =
+                                with_blocked(blocked, || spawn(config, reset, group)).unwrap();
+                            let out = child.await.unwrap();
+                            assert!(out.status.success(), "{config:?}: {out:?}");
+                            let expected = if reset { 0 } else { mask };
+                            assert_eq!(
+                                sig_blk(&out),
+                                expected,
+                                "{config:?}, blocked {blocked:?}, ResetSigmask {reset}, group {group}"
+                            );
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
     }
 
     /// The adapter: `DoubleSpawn::tokio_command_wrap` + `DoubleSpawnWrapExt`.
@@ -417,7 +420,14 @@ mod unix {
             CommandWrap, KillOnDrop, ProcessGroup, ProcessSession, ResetSigmask,
         };
 
+        use super::mask::*;
         use super::*;
+
+        /// [`waiting`](mask::waiting) for a process-wrap 10 child.
+        pub fn tokio_waiting(mut child: Box<dyn ChildWrapper>) -> mask::Waiting {
+            let (pid, stdout) = (child.id(), child.stdout().take());
+            mask::waiting(pid, stdout, async move { child.wait().await })
+        }
 
         fn self_stat_wrap() -> CommandWrap {
             let mut wrap = DoubleSpawn::new().tokio_command_wrap("sh");
@@ -618,9 +628,8 @@ mod adapter9 {
     use double_spawn::DoubleSpawn;
     use process_wrap9::{std as pw_std, tokio as pw_tokio};
 
-    use crate::unix::{
-        assert_active, check_reset_sigmask, parse_self_stat, waiting, Waiting, SELF_STAT, STARTED,
-    };
+    use crate::unix::mask::{check_reset_sigmask, waiting, Waiting, SIG_BLK};
+    use crate::unix::{assert_active, parse_self_stat, SELF_STAT, STARTED};
 
     #[test]
     fn adapter9_session_and_reset_sigmask() {
@@ -646,7 +655,7 @@ mod adapter9 {
             let mut wrap = pw_tokio::CommandWrap::from(config.tokio_command("sh"));
             wrap.command_mut()
                 .arg("-c")
-                .arg(crate::unix::SIG_BLK)
+                .arg(SIG_BLK)
                 .stdout(Stdio::piped());
             if group {
                 wrap.wrap(pw_tokio::ProcessGroup::leader());
