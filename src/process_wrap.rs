@@ -49,6 +49,16 @@
 //! This applies to a command in stub form. Without double spawning (a plain
 //! command, `DOUBLE_SPAWN=0`) the wrapper acts as it always does.
 //!
+//! # Scripts without `#!`
+//!
+//! A wrapper that adds a `pre_exec` closure makes std spawn the command
+//! with its own `fork`/`exec`, whose glibc `execvp` runs a file without
+//! `#!` with `/bin/sh`. std hides closures, but the adapter knows
+//! process-wrap's own wrappers that add one (`ProcessSession`,
+//! `ResetSigmask`) and tells the stub to do the same (protocol flag `s`).
+//! A wrapper of your own that adds a closure is not seen: with it, such a
+//! file makes the target exit with the exec-failure code instead.
+//!
 //! # Versions
 //!
 //! process-wrap's types are in the public API of the tools that use it
@@ -178,12 +188,24 @@ struct Plan {
     config: DoubleSpawn,
     /// The command is in stub form and wrapped in `ResetSigmask`.
     reset_sigmask: bool,
+    /// The command is in stub form and one of process-wrap's own wrappers
+    /// adds a `pre_exec` closure to it (`ResetSigmask`, `ProcessSession`),
+    /// so that its direct spawn, `CommandWrap::spawn`, would be std's
+    /// `fork`/`exec`: the stub is to run a file without `#!` as that
+    /// path's `execvp` would (flag `s`, `unix::stub_flags`).
+    closures: bool,
 }
 
 impl Plan {
     /// Refuses a command that is not in stub form when double spawning is
-    /// active; `reset_sigmask`: the `ResetSigmask` wrapper is present.
-    fn new(config: DoubleSpawn, cmd: &Command, reset_sigmask: bool) -> io::Result<Plan> {
+    /// active; `reset_sigmask`: the `ResetSigmask` wrapper is present,
+    /// `session`: `ProcessSession` is.
+    fn new(
+        config: DoubleSpawn,
+        cmd: &Command,
+        reset_sigmask: bool,
+        session: bool,
+    ) -> io::Result<Plan> {
         let stub_form = cmd.get_args().next() == Some(std::ffi::OsStr::new(MARKER));
         if config.is_active() && !stub_form {
             return Err(io::Error::new(
@@ -204,6 +226,7 @@ impl Plan {
             // commands (the stub-form command is spawned as it is, and its
             // `argv[0]` carries the flag set below).
             reset_sigmask: stub_form && reset_sigmask,
+            closures: stub_form && (reset_sigmask || session),
         })
     }
 
@@ -218,22 +241,29 @@ impl Plan {
         let _ = (cmd, self.reset_sigmask);
     }
 
-    /// After the hooks: the second closure, and the stub's `m` flag in the
-    /// command's `argv[0]`, which the spawn keeps (`unix::stub_flags`).
+    /// After the hooks: the second closure, and the stub's `m` and `s`
+    /// flags in the command's `argv[0]`, which the spawn keeps
+    /// (`unix::stub_flags`; `s` only where the C library's `execvp` falls
+    /// back to the shell).
     fn after_hooks(&self, cmd: &mut Command) {
         #[cfg(unix)]
-        if self.reset_sigmask {
+        {
             use std::os::unix::process::CommandExt;
-            reset_sigmask::after_hooks(cmd);
-            let flags = Flags {
-                reset_mask: true,
-                exec_failed: self.config.get_exec_failure_code(),
-                ..Flags::DEFAULT
-            };
-            cmd.arg0(flags.to_arg0().as_str());
+            if self.reset_sigmask {
+                reset_sigmask::after_hooks(cmd);
+            }
+            if self.closures {
+                let flags = Flags {
+                    reset_mask: self.reset_sigmask,
+                    sh_fallback: true,
+                    exec_failed: self.config.get_exec_failure_code(),
+                    ..Flags::DEFAULT
+                };
+                cmd.arg0(flags.to_arg0().as_str());
+            }
         }
         #[cfg(not(unix))]
-        let _ = (cmd, Flags::DEFAULT);
+        let _ = (cmd, self.closures, Flags::DEFAULT);
     }
 }
 
@@ -250,10 +280,13 @@ macro_rules! wrap_ext {
 
             fn double_spawn_with(&mut self, config: DoubleSpawn) -> io::Result<Self::Child> {
                 #[cfg(unix)]
-                let reset = self.has_wrap::<$pw::$flavour::ResetSigmask>();
+                let (reset, session) = (
+                    self.has_wrap::<$pw::$flavour::ResetSigmask>(),
+                    self.has_wrap::<$pw::$flavour::ProcessSession>(),
+                );
                 #[cfg(not(unix))]
-                let reset = false;
-                let plan = Plan::new(config, $std(self.command()), reset)?;
+                let (reset, session) = (false, false);
+                let plan = Plan::new(config, $std(self.command()), reset, session)?;
                 plan.before_hooks($std_mut(self.command_mut()));
                 self.spawn_with(|cmd| {
                     plan.after_hooks($std_mut(cmd));

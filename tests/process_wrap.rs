@@ -601,6 +601,74 @@ mod unix {
             }
         }
 
+        /// process-wrap's `ProcessSession` adds a `pre_exec` closure, so a
+        /// direct spawn is std's `fork`/`exec`, whose glibc `execvp` runs a
+        /// file without `#!` with `/bin/sh`; the adapter tells the stub to
+        /// do the same (flag `s`), on both stubs. (musl's `execvp` does not
+        /// fall back; this binary is no stub host there.)
+        #[test]
+        fn adapter_runs_a_script_without_shebang_as_execvp_does() {
+            if !assert_active("adapter_runs_a_script_without_shebang_as_execvp_does") {
+                return;
+            }
+            let dir = crate::common::TempDir::new("pw-noshebang");
+            let script = dir.0.join("noshebang");
+            std::fs::write(&script, "printf '[%s]' \"$0\" \"$@\"; echo\n").unwrap();
+            std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            let wrap = |config: Option<DoubleSpawn>| {
+                let mut wrap = match config {
+                    Some(config) => config.std_command_wrap(&script),
+                    None => {
+                        process_wrap::std::CommandWrap::from(std::process::Command::new(&script))
+                    }
+                };
+                wrap.command_mut()
+                    .arg("a b")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                wrap.wrap(process_wrap::std::ProcessSession);
+                wrap
+            };
+            // Spawns again while another test's fork briefly holds the
+            // script's write descriptor (ETXTBSY).
+            let retrying = |config: Option<DoubleSpawn>| {
+                for _ in 0..100 {
+                    let mut wrap = wrap(config);
+                    let spawned = match config {
+                        Some(config) => wrap.double_spawn_with(config),
+                        None => wrap.spawn(),
+                    };
+                    let out = match spawned {
+                        Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => None,
+                        Err(e) => panic!("{config:?}: {e}"),
+                        Ok(child) => {
+                            STARTED.lock().unwrap().push(child.id() as i32);
+                            Some(child.wait_with_output().unwrap())
+                        }
+                    };
+                    match out {
+                        Some(out) if !String::from_utf8_lossy(&out.stderr).contains("busy") => {
+                            return out
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                panic!("{config:?}: the script stayed busy");
+            };
+            let direct = retrying(None);
+            assert!(direct.status.success(), "direct: {direct:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&direct.stdout).trim_end(),
+                format!("[{}][a b]", script.display())
+            );
+            for config in configs() {
+                let double = retrying(Some(config));
+                assert!(double.status.success(), "{config:?}: {double:?}");
+                assert_eq!(double.stdout, direct.stdout, "{config:?}");
+            }
+        }
+
         #[test]
 
         fn adapter_spawns_plainly_when_disabled() {

@@ -27,7 +27,9 @@
 //!   command's are taken to be absent here, so a stub-form command whose
 //!   only reason for std's `fork` would be a closure gets `posix_spawnp`'s
 //!   behaviour (the target exits with the exec-failure code, as for any
-//!   `exec` failure only the child sees).
+//!   `exec` failure only the child sees), unless the command's `argv[0]`
+//!   asks for `s`: the process-wrap adapter does, for the wrappers it knows
+//!   to add a closure.
 //!
 //! **`m`.** Requested by the process-wrap adapter for a command wrapped in
 //! `ResetSigmask`: it writes the letter into the stub-form command's
@@ -94,7 +96,10 @@ pub(crate) fn in_place(cmd: &Command, in_place: bool) -> Flags {
     let target = cmd.get_args().nth(1).unwrap_or_default();
     Flags {
         reset_mask: requested.is_some_and(|f| f.reset_mask),
-        sh_fallback: sh_fallback(target, cmd, &hidden),
+        // The process-wrap adapter asks for `s` when process-wrap's own
+        // wrappers add `pre_exec` closures (std's `fork` path for sure).
+        sh_fallback: (EXECVP_FALLS_BACK && requested.is_some_and(|f| f.sh_fallback))
+            || sh_fallback(target, cmd, &hidden),
         ..none
     }
 }
@@ -164,6 +169,9 @@ mod tests {
         };
         let flags = in_place(&stub("double-spawn:tm", "/bin/true"), true);
         assert!(flags.reset_mask && !flags.sh_fallback);
+        let flags = in_place(&stub("double-spawn:ts", "/bin/true"), true);
+        assert!(!flags.reset_mask);
+        assert_eq!(flags.sh_fallback, EXECVP_FALLS_BACK, "asked for, on glibc");
         assert!(!in_place(&stub("double-spawn:t", "/bin/true"), true).reset_mask);
         // Not in place: the argv[0] is the target's own.
         assert!(!in_place(&stub("double-spawn:tm", "/bin/true"), false).reset_mask);
