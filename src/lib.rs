@@ -157,7 +157,9 @@
 //!    The stub is told when the direct spawn would have taken that path;
 //!    on musl, whose `execvp` does not fall back, and on `posix_spawn`'s
 //!    path, neither does the stub. A stub-form command's `pre_exec`
-//!    closures are invisible, so only its visible settings count there.
+//!    closures are invisible, so only its visible settings count there
+//!    (the process-wrap adapter declares those of process-wrap's own
+//!    wrappers).
 //! 6. `LD_PRELOAD` and the other `LD_*` variables in the target's
 //!    environment also act on the current-executable stub, which is a
 //!    dynamically linked program (the embedded stub is static).
