@@ -18,6 +18,12 @@
 //!   stopped between `clone` and `exec`, so `spawn()` never returns and the
 //!   child's pid is never known to anyone who could continue it.
 //!
+//! The table's columns: `spawned` counts spawn calls that returned, `stuck`
+//! counts *workers* whose spawn call had not returned after 2 s (each one a
+//! hang; the first ends the copy's run, so `stuck` can exceed `spawned`),
+//! `continued` counts children seen stopped and sent SIGCONT. The program
+//! prints this legend above the table.
+//!
 //! The parent waits for each copy with a time limit and then kills whatever is
 //! left in the copy's session, so nothing stopped or orphaned stays behind.
 //! The only signals sent go to process groups this program created.

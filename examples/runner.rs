@@ -67,9 +67,10 @@ mod unix {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use double_spawn::job_control::Signal;
     use double_spawn::job_control::{JobControl, JobSignal, Signals};
     use double_spawn::DoubleSpawn;
-    use nix::sys::signal::{killpg, Signal};
+    use nix::sys::signal::killpg;
     use nix::unistd::Pid;
     use tokio::io::AsyncReadExt;
     use tokio::net::unix::pipe;
@@ -193,7 +194,7 @@ run.";
     // Cargo.toml), so std::io::pipe (1.87) is fine here.
     #[clippy::msrv = "1.87"]
     fn plan(index: usize, script: &str, dir: Option<&PathBuf>) -> io::Result<Planned> {
-        let mut command = DoubleSpawn::new().std_command("sh");
+        let mut command = DoubleSpawn::process_default().std_command("sh");
         command.arg("-c").arg(script);
         command.env("RUNNER_JOB", index.to_string());
         if let Some(dir) = dir {

@@ -54,8 +54,7 @@ mod unix {
     use std::process::{ExitCode, ExitStatus, Stdio};
     use std::time::Duration;
 
-    use double_spawn::job_control::{Job, JobControl, JobSignal, PausableClock, Signals};
-    use nix::sys::signal::Signal;
+    use double_spawn::job_control::{Job, JobControl, JobSignal, PausableClock, Signal, Signals};
     use nix::unistd::{getpgrp, tcgetpgrp};
     use tokio::task::JoinSet;
     use tokio::time::MissedTickBehavior;

@@ -9,6 +9,7 @@ use std::process::{ExitStatus, Output};
 
 use crate::config::DoubleSpawn;
 use crate::imp::{self, IoDefaults};
+use crate::route::{DirectReason, Route};
 
 type StdCommand = std::process::Command;
 #[cfg(feature = "tokio")]
@@ -89,6 +90,11 @@ pub struct DoubleSpawnCommand<'a, C> {
 /// place under the guard) or the stub's (`stub`), then releases the guard.
 /// Neither closure may wait for the child: the guard is still held.
 /// `pid_of` reads the pid from the result for the `tracing` event.
+///
+/// When the stub's command fails with `E2BIG` (its command line is longer
+/// than the caller's), the guard is released and the caller's command is
+/// spawned directly, exactly as `cmd.spawn()` would (issue 16, kind 7),
+/// reported if it succeeds; in strict mode that is an error instead.
 fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
@@ -100,14 +106,29 @@ fn spawn_via<C, T>(
 ) -> io::Result<T> {
     let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
     let in_place = prepared.in_place();
-    let route = match (prepared.stub.is_some(), in_place) {
+    let mut route = match (prepared.stub.is_some(), in_place) {
         (true, _) if prepared.embedded => Taken::Embedded,
         (true, _) => Taken::Stub,
         (false, true) => Taken::StubForm,
+        (false, false) if prepared.checked() => Taken::Checked,
         (false, false) => Taken::Direct,
     };
     let result = match prepared.stub.take() {
-        Some(stub_cmd) => stub(stub_cmd, cmd),
+        Some(stub_cmd) => match stub(stub_cmd, cmd) {
+            Err(e) if imp::is_too_long(&e) => {
+                prepared.release();
+                if config.is_strict() {
+                    crate::fallback::direct(DirectReason::ArgumentsTooLong, None, true)?;
+                }
+                route = Taken::Direct;
+                let result = direct(cmd, false);
+                if result.is_ok() {
+                    let _ = crate::fallback::direct(DirectReason::ArgumentsTooLong, None, false);
+                }
+                result
+            }
+            other => other,
+        },
         None => direct(cmd, in_place),
     };
     prepared.finish(std_of(cmd), result.is_ok());
@@ -132,6 +153,9 @@ enum Taken {
     StubForm,
     /// The caller's command, directly.
     Direct,
+    /// The caller's command, directly but under the guard: its program
+    /// failed the parent's check, and the C library reports the error.
+    Checked,
 }
 
 /// The `debug` event for one spawn: the target's program (for a stub-form
@@ -144,6 +168,7 @@ fn trace_spawn(cmd: &StdCommand, route: Taken, pid: Option<u32>) {
         Taken::Embedded => (cmd.get_program(), "embedded stub"),
         Taken::StubForm => (cmd.get_args().nth(1).unwrap_or_default(), "stub form"),
         Taken::Direct => (cmd.get_program(), "direct"),
+        Taken::Checked => (cmd.get_program(), "direct (program not runnable)"),
     };
     tracing::debug!(?program, pid, route, "double-spawn: spawned");
 }
@@ -160,7 +185,11 @@ impl DoubleSpawnCommand<'_, StdCommand> {
     ///
     /// # Errors
     /// The errors a direct spawn returns, with the same kinds and raw OS
-    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes).
+    /// errors (`NotFound`, `PermissionDenied`, `InvalidInput` for NUL bytes),
+    /// produced by the C library itself: a plain command whose program fails
+    /// the parent's check is spawned directly, SIGTSTP still blocked. A
+    /// stub-form command's target is checked in the parent, and a missing
+    /// one fails here with a direct spawn's error.
     /// A command that cannot be protected (a setting the stub cannot be
     /// given, no stub host) is spawned directly, with one warning; in strict
     /// mode ([`DoubleSpawn::strict`]) that is an `Unsupported` error
@@ -176,6 +205,77 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             |cmd, _| cmd.spawn(),
             |mut stub, _| stub.spawn(),
         )
+    }
+
+    /// Like [`spawn`](Self::spawn), but the spawn itself is made by
+    /// `spawner` (a privileged helper, a process-wrap `spawn_with` hook, a
+    /// test double) instead of `Command::spawn`, and stays protected.
+    ///
+    /// `spawner` is handed the command to spawn as it is: the stub's command
+    /// for a plain command (its program is the stub and the target travels
+    /// in its arguments; see [`DoubleSpawn::plain_command`] for reading the
+    /// target back), the caller's command in stub form with the spawn-time
+    /// flags set, or the caller's command itself where the spawn is direct.
+    /// It runs on this thread with SIGTSTP blocked (the guard), so it must
+    /// spawn there and then, and not wait for the child. It is called once;
+    /// a second time only when the stub's command was over the kernel's
+    /// limit (`E2BIG`), with the caller's command (as `spawn` falls back).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn), and whatever `spawner` returns.
+    ///
+    /// ```no_run
+    /// use double_spawn::DoubleSpawnExt;
+    ///
+    /// let mut cmd = std::process::Command::new("make");
+    /// let child = cmd.double_spawn().spawn_with(|cmd| {
+    ///     // e.g. record what is started, then spawn it
+    ///     cmd.spawn()
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_with<T>(
+        &mut self,
+        spawner: impl FnMut(&mut StdCommand) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let spawner = std::cell::RefCell::new(spawner);
+        spawn_via(
+            self.cmd,
+            std_self,
+            self.config,
+            IoDefaults::Spawn,
+            |_| None,
+            |cmd, _| (spawner.borrow_mut())(cmd),
+            |mut stub, _| (spawner.borrow_mut())(&mut stub),
+        )
+    }
+
+    /// The route this command would take if it were spawned now: a stub, or
+    /// a direct spawn and why, including the reasons that belong to this
+    /// command ([`DirectReason::UncarriedSetting`], [`DirectReason::NulByte`],
+    /// [`DirectReason::LoaderVariables`], ...). It is decided by the very
+    /// code `spawn()` runs, without spawning; only
+    /// [`DirectReason::ArgumentsTooLong`] is found by the spawn itself.
+    ///
+    /// ```
+    /// use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route};
+    ///
+    /// let mut cmd = std::process::Command::new("true");
+    /// let off = cmd.double_spawn_with(DoubleSpawn::disabled()).route();
+    /// assert_eq!(off, Route::Direct(DirectReason::Disabled));
+    ///
+    /// // A NUL byte std will refuse: left to std, whatever the configuration.
+    /// let mut cmd = std::process::Command::new("true");
+    /// cmd.env("A", "x\0y");
+    /// if DoubleSpawn::new().is_active() {
+    ///     assert_eq!(
+    ///         cmd.double_spawn().route(),
+    ///         Route::Direct(DirectReason::NulByte)
+    ///     );
+    /// }
+    /// ```
+    pub fn route(&self) -> Route {
+        imp::command_route(self.cmd, &self.config)
     }
 
     /// Like [`std::process::Command::output`]: stdin from `/dev/null` and
@@ -200,6 +300,10 @@ impl DoubleSpawnCommand<'_, StdCommand> {
                 Spawned::Running(child) => Some(child.id()),
                 Spawned::Finished(_) => None,
             },
+            // Not in place: a direct spawn, or one under the guard whose
+            // program failed the parent's check (it fails at once; only if
+            // the program appeared since does `output()` wait, SIGTSTP
+            // blocked on this thread until it returns).
             |cmd, in_place| match in_place {
                 true => cmd.spawn().map(Spawned::Running),
                 false => cmd.output().map(Spawned::Finished),
@@ -226,6 +330,12 @@ impl DoubleSpawnCommand<'_, StdCommand> {
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl DoubleSpawnCommand<'_, TokioCommand> {
+    /// The route this command would take if it were spawned now: as
+    /// [`DoubleSpawnCommand::<std::process::Command>::route`].
+    pub fn route(&self) -> Route {
+        imp::command_route(self.cmd.as_std(), &self.config)
+    }
+
     /// Like [`tokio::process::Command::spawn`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.spawn); `kill_on_drop` is kept.
     ///
     /// Must be called inside a tokio runtime, as tokio's own `spawn`.
@@ -244,6 +354,43 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
                 let mut stub = TokioCommand::from(stub);
                 stub.kill_on_drop(cmd.get_kill_on_drop());
                 stub.spawn()
+            },
+        )
+    }
+
+    /// Like [`spawn`](Self::spawn), but the spawn is made by `spawner`; as
+    /// [`DoubleSpawnCommand::<std::process::Command>::spawn_with`]. The
+    /// stub's command is handed over as a tokio command with the caller's
+    /// `kill_on_drop`.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn), and whatever `spawner` returns.
+    ///
+    /// ```no_run
+    /// use double_spawn::DoubleSpawnExt;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let mut cmd = tokio::process::Command::new("make");
+    /// let mut child = cmd.double_spawn().spawn_with(|cmd| cmd.spawn())?;
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_with<T>(
+        &mut self,
+        spawner: impl FnMut(&mut TokioCommand) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let spawner = std::cell::RefCell::new(spawner);
+        spawn_via(
+            self.cmd,
+            TokioCommand::as_std_mut,
+            self.config,
+            IoDefaults::Spawn,
+            |_| None,
+            |cmd, _| (spawner.borrow_mut())(cmd),
+            |stub, cmd| {
+                let mut stub = TokioCommand::from(stub);
+                stub.kill_on_drop(cmd.get_kill_on_drop());
+                (spawner.borrow_mut())(&mut stub)
             },
         )
     }

@@ -39,8 +39,8 @@
 //! binary, a library or a `#[test]`. Where the C library is not glibc (musl,
 //! other Unix), also call [`init()`] first in `main`; it is harmless on
 //! glibc, so portable binaries call it anyway. A double spawn that cannot be
-//! protected is made as a plain `spawn()` and says so once on stderr (see
-//! [Fallbacks](#fallbacks-and-strict-mode)).
+//! protected is made as a plain `spawn()` and says so once, on stderr or to
+//! your `tracing` subscriber (see [Fallbacks](#fallbacks-and-strict-mode)).
 //!
 //! **`pre_exec` closures are not carried.** std hides them from everything
 //! but its own `spawn()`, so `double_spawn()` cannot see them on a plain
@@ -66,8 +66,10 @@
 //!   not ours to run as a stub.
 //! - **The rewrite.** [`DoubleSpawnExt::double_spawn`] reads the command back
 //!   (getters, and std's `{:#?}` text for the settings that have no getter),
-//!   resolves the program exactly as a direct spawn would (so a missing
-//!   program is a `NotFound` from `spawn()`), builds a command for the stub
+//!   checks the program exactly as a direct spawn would find it (a program
+//!   that fails the check is spawned directly with SIGTSTP still blocked, so
+//!   a missing program is the C library's own `NotFound` from `spawn()`),
+//!   builds a command for the stub
 //!   that carries every setting, and spawns it while holding a
 //!   [`SigtstpGuard`]. The target's arguments travel as separate `argv`
 //!   entries, never quoted. The stub `exec`s in place, so the child's pid is
@@ -95,12 +97,19 @@
 //! # Fallbacks and strict mode
 //!
 //! Whenever no stub can protect a spawn exactly, it is spawned exactly as
-//! `cmd.spawn()` would spawn it, and one line goes to stderr (and a `tracing`
-//! warning), once per reason in a process: no stub host, a privileged binary, no `/proc`,
+//! `cmd.spawn()` would spawn it, and one warning says so, once per reason in
+//! a process: no stub host, a privileged binary, no `/proc`,
 //! or a command with a setting the stub's command cannot be given (an
-//! unstable std setting such as `groups`, `setsid`, `chroot`, pidfds, or a
-//! field a future std adds to its `Debug` output). No std upgrade can turn a
+//! unstable std setting such as `groups` or pidfds, or a field a future std
+//! adds to its `Debug` output; `setsid` and `chroot` std does not show at
+//! all, see "What differs"), or that a stub would see differently (a
+//! loader variable, `/proc/self`, `E2BIG`).
+//! [`DoubleSpawnCommand::route`] tells the route of one command. No std upgrade can turn a
 //! working spawn into an error. [`DirectReason`] lists the reasons.
+//! The warning is a `tracing` event when a subscriber will record it, and
+//! one line on stderr (`double-spawn: warning: ...`) when none will, so it
+//! is printed exactly once either way; [`Warnings`] chooses another channel
+//! for the process (stderr, tracing, both, none).
 //! `DOUBLE_SPAWN=0` (or [`DoubleSpawn::disabled`]) turns double spawning off
 //! silently; [`DoubleSpawn::strict`] turns every fallback into an
 //! `io::ErrorKind::Unsupported` error from `spawn()` instead, which carries
@@ -127,58 +136,100 @@
 //!   other disposition is touched.
 //! - **Failures only the child can see** (an `exec` that fails after the
 //!   parent's checks passed: `ENOEXEC` for a script without `#!`, a file
-//!   removed in between; and any miss of a stub-form command, whose program
-//!   the stub looks up itself): the child exits with
-//!   [`exit_code::EXEC_FAILED`] (or the code given to
+//!   removed in between, a script whose interpreter is missing): the child
+//!   exits with [`exit_code::EXEC_FAILED`] (or the code given to
 //!   [`DoubleSpawn::exec_failure_code`]) after one line on stderr, instead of
 //!   `spawn()` returning the error. Waiting for the stub's `exec` to report
 //!   back would block the spawning thread twice as long on every spawn.
+//! - **A program that fails the parent's check** (missing, not executable,
+//!   a directory, a symlink loop) is not reported by the parent: the
+//!   caller's own command is spawned directly *with SIGTSTP still blocked*,
+//!   so the C library and the kernel produce the error in their own order
+//!   (a `process_group` it may not join, a bad working directory, then the
+//!   program) and no child exists to be stopped.
+//!   [`DirectReason::ProgramNotRunnable`] names this route. The one race:
+//!   a program that appears between the check and the spawn starts with
+//!   SIGTSTP blocked (it is unblocked by nothing until the program does it).
+//! - **Stub-form commands** ([`DoubleSpawn::std_command`]) have their
+//!   target checked in the parent too, with the command's environment,
+//!   working directory and ids, so a missing program fails `spawn()` with a
+//!   direct spawn's error (`NotFound`, the same raw OS error) instead of
+//!   exiting 127. The check cannot see what `pre_exec` closures will change
+//!   (a `chdir`, the ids, the environment): a target they alone make
+//!   runnable or unrunnable is judged as the command stands; and a stub-form
+//!   command that fails both on its process group and its program reports
+//!   the program.
+//! - **NUL bytes** are left to std, before any lookup: a NUL in an
+//!   environment entry, the program, an argument, `argv[0]` or the working
+//!   directory makes `double_spawn()` spawn the command directly, and std
+//!   fails it with `InvalidInput` before any child exists. std shows such a
+//!   string as the text `<string-with-nul>`, so a command whose argument
+//!   *is* that text is spawned directly too (and reported, once it has
+//!   spawned; refused in strict mode, which cannot tell the two apart).
+//!   Not seen: a NUL in an `arg0` or working directory that a later call
+//!   replaced. std still refuses that command, and the double spawn runs
+//!   it.
+//! - **Names of the spawner itself**: `/proc/self/exe` (or
+//!   `/proc/thread-self/exe`) would name the embedded stub inside it, so
+//!   such a command takes the current-executable stub, where it names this
+//!   very binary, or is spawned directly ([`DirectReason::ProcSelf`]).
+//!   `/proc/self/fd/N` and `/dev/fd/N` naming a descriptor that is
+//!   close-on-exec here are spawned directly for the same reason (the
+//!   direct child still has it at `exec`, the stub does not).
+//!   `/proc/<pid>/...` with this process's pid names the spawner in both.
+//! - **Loader variables**: a target environment that changes `LD_*` or
+//!   `GLIBC_TUNABLES` (`DYLD_*` on Apple systems) from this process's own
+//!   would act on the current-executable stub, a dynamic program, before
+//!   the target; such a command takes the embedded stub (static, no loader)
+//!   even when the current executable is configured, or is spawned directly
+//!   ([`DirectReason::LoaderVariables`]). Equal values (cargo's
+//!   `LD_LIBRARY_PATH` for test binaries) act on the stub exactly as on this
+//!   process, the same binary, and change nothing. `MALLOC_*` are not
+//!   among them: they configure `malloc`, which the stub never calls.
+//! - **Arguments that just fit**: the stub's command line is a few
+//!   arguments longer than the target's. When its spawn fails with `E2BIG`,
+//!   the command is spawned directly instead, exactly as `cmd.spawn()`
+//!   would, and reported if that succeeds
+//!   ([`DirectReason::ArgumentsTooLong`]; an error in strict mode).
+//! - **A closed descriptor 0 or 2 on std's `fork`/`exec` path** (taken for a
+//!   bare program name with `PATH` changed in the command, uid/gid, and
+//!   `pre_exec`): with `Stdio::null()` or `Stdio::piped()` on that slot,
+//!   std opens the file or pipe close-on-exec into the free slot itself,
+//!   and its `dup2(fd, fd)` onto the same number does nothing, so the
+//!   close-on-exec flag stays: the direct child starts with the slot closed
+//!   (the pipe lost). Through the stub the child gets what the command asked
+//!   for, as std's `posix_spawn` path gives it. This is std's bug; copying
+//!   it would reproduce it in every double spawn, so it is not copied.
+//! - **Settings std's `Debug` text does not show**: `setsid(true)` and
+//!   `chroot` (nightly std) appear in std 1.95's `{:#?}` output not at all,
+//!   so `double_spawn()` cannot see them on a plain command: they are
+//!   dropped, in strict mode too, like `pre_exec` closures. Should a std
+//!   print them, the command is spawned directly and reported (the parser
+//!   fails closed on any field it does not know). Use stub form for them.
+//! - **A file without `#!` on std's `fork`/`exec` path** (issue 16 kind 5:
+//!   a bare name with `PATH` changed in the command or the environment
+//!   cleared, a uid or gid): glibc's `execvp` runs it as `/bin/sh FILE
+//!   ARGS...`, and so does the stub, told by the parent exactly when the
+//!   direct spawn would have taken that path (protocol flag `s`): the same
+//!   `argv`, the shell's error if it cannot run. On `posix_spawn`'s path,
+//!   and on musl, whose `execvp` does not fall back, neither does the stub
+//!   (the file fails as above). A stub-form command's `pre_exec` closures
+//!   are invisible, so only its visible settings count there; the
+//!   process-wrap adapter declares those of process-wrap's own wrappers.
 //!
-//! **Known differences, not yet fixed.** `tests/differential.rs` generates
-//! commands across the whole `Command` surface and compares direct and
-//! double spawns on everything either side sees; it finds these, each
-//! listed there by number and accepted until it is fixed:
-//!
-//! 1. A NUL byte in `arg0` is not refused: std shows it as placeholder
-//!    text, which the stub receives as `argv[0]` (direct: `InvalidInput`).
-//! 2. With a NUL byte elsewhere (an argument, an environment entry) and a
-//!    program that cannot be run, the program's error wins (`NotFound`);
-//!    std refuses the NUL first (`InvalidInput`).
-//! 3. With `process_group(1)` (a group the child may not join) or a bad
-//!    working directory and a program that cannot be run, the program's
-//!    error wins; directly, the C library's `setpgid` or `chdir` fails
-//!    first.
-//! 4. `Command::new("/proc/self/exe")` through the embedded stub names the
-//!    stub, which refuses it (exit 126); directly it re-runs the caller.
-//! 5. *Fixed.* A script without `#!` (or an empty executable) on std's
-//!    `fork`/`exec` path (a bare name with `PATH` changed in the command, a
-//!    uid or gid) runs with `/bin/sh` through the stub too, as glibc's
-//!    `execvp` runs it directly: `/bin/sh FILE ARGS...`, the same `argv`.
-//!    The stub is told when the direct spawn would have taken that path;
-//!    on musl, whose `execvp` does not fall back, and on `posix_spawn`'s
-//!    path, neither does the stub. A stub-form command's `pre_exec`
-//!    closures are invisible, so only its visible settings count there
-//!    (the process-wrap adapter declares those of process-wrap's own
-//!    wrappers).
-//! 6. `LD_PRELOAD` and the other `LD_*` variables in the target's
-//!    environment also act on the current-executable stub, which is a
-//!    dynamically linked program (the embedded stub is static).
-//! 7. Arguments that just fit a direct spawn can fail with
-//!    `ArgumentListTooLong` through the stub, whose command line is longer.
-//! 8. With the caller's descriptor 0 or 2 closed, std's `fork`/`exec` path
-//!    gives a direct child that slot closed or opened differently
-//!    (`Stdio::null()` read-write against read-only, or a `Stdio::piped()`
-//!    end lost); through the stub the child gets what the command asked
-//!    for. Here the direct spawn is the odd one, and matching it would copy
-//!    a std bug.
+//! **Known differences.** `tests/differential.rs` generates commands across
+//! the whole `Command` surface and compares direct and double spawns on
+//! everything either side sees; it accepts only the documented differences
+//! above (kinds 8 and 8b, `ENOEXEC` seen by the child), each listed there,
+//! and checks a case of every fixed kind of issue 16 (1 to 7) for equality.
 //!
 //! Two edges of the parent's program lookup (`src/unix/resolve.rs`): a
 //! program found through an empty `PATH` entry is executed as `./name`
 //! (glibc executes `name`; the stub must be given a name with a slash, or
 //! it would search again), which only a script's interpreter can see, in
-//! its arguments; and a `PATH` of one entry longer than `PATH_MAX` gives
-//! `ENOENT`, where glibc fails with whatever `errno` the spawning thread
-//! last had, which no parent can predict.
+//! its arguments; and a `PATH` of one entry longer than `PATH_MAX` makes the
+//! parent's check fail, so the command is spawned directly (with SIGTSTP
+//! blocked) and glibc gives whatever it gives.
 //!
 //! # Security
 //!
@@ -233,7 +284,7 @@
 //! use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessSession};
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let mut cmd = CommandWrap::from(DoubleSpawn::new().tokio_command("make"));
+//! let mut cmd = CommandWrap::from(DoubleSpawn::process_default().tokio_command("make"));
 //! cmd.command_mut().arg("-j4");
 //! cmd.wrap(ProcessSession).wrap(KillOnDrop);
 //! let mut child = cmd.spawn_with(|cmd| cmd.double_spawn().spawn())?;
@@ -326,10 +377,11 @@
 //! - `tokio` (default): `double_spawn()` on `tokio::process::Command` and
 //!   [`DoubleSpawn::tokio_command`]. Without it the crate needs only std and
 //!   nix.
-//! - `tracing` (default): the fallback warning as a `tracing` event too, and
-//!   a `debug` event for every spawn (the target's program, its pid, and the
-//!   route: `stub`, `embedded stub`, `stub form` or `direct`). Nothing is
-//!   ever logged between `fork` and `exec`, nor by a stub.
+//! - `tracing` (default): the warnings as `tracing` events when a subscriber
+//!   records them (see [`Warnings`]), and a `debug` event for every spawn
+//!   (the target's program, its pid, and the route: `stub`, `embedded
+//!   stub`, `stub form`, `direct`, or `direct (program not runnable)`).
+//!   Nothing is ever logged between `fork` and `exec`, nor by a stub.
 //! - `job-control` (default, Unix, implies `tokio`): the [`job_control`]
 //!   module for supervisors: process groups, forwarding Ctrl-Z, `fg` and
 //!   Ctrl-C to jobs, timers that do not count stopped time.
@@ -368,11 +420,11 @@ mod imp;
 mod imp;
 
 #[doc(inline)]
-pub use config::{DoubleSpawn, Stub};
+pub use config::{DoubleSpawn, InvalidExitCode, Stub};
 #[doc(inline)]
 pub use ext::{DoubleSpawnCommand, DoubleSpawnExt};
 #[doc(inline)]
-pub use fallback::Unprotected;
+pub use fallback::{Unprotected, Warnings};
 #[doc(inline)]
 pub use guard::SigtstpGuard;
 #[doc(inline)]

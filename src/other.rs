@@ -18,8 +18,33 @@ pub(crate) fn route(config: &DoubleSpawn) -> Route {
     Route::Direct(if config.is_enabled() {
         DirectReason::Unsupported
     } else {
-        DirectReason::Disabled
+        config.disabled_reason()
     })
+}
+
+pub(crate) fn command_route(_cmd: &Command, config: &DoubleSpawn) -> Route {
+    route(config)
+}
+
+pub(crate) fn is_too_long(_err: &io::Error) -> bool {
+    false
+}
+
+/// A copy of `cmd`: its program, arguments, environment and working
+/// directory (std shows nothing else of a command here).
+pub(crate) fn plain_command(cmd: &Command) -> io::Result<Command> {
+    let mut plain = Command::new(cmd.get_program());
+    plain.args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => plain.env(key, value),
+            None => plain.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        plain.current_dir(dir);
+    }
+    Ok(plain)
 }
 
 pub(crate) fn stub_form(program: &OsStr, _config: &DoubleSpawn) -> Command {
@@ -42,6 +67,12 @@ impl Prepared {
     pub(crate) fn in_place(&self) -> bool {
         false
     }
+
+    pub(crate) fn checked(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn release(&mut self) {}
 
     pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
 }

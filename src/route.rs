@@ -11,7 +11,7 @@ use std::path::Path;
 /// ```
 /// use double_spawn::{DirectReason, DoubleSpawn, Route};
 ///
-/// match DoubleSpawn::new().route() {
+/// match DoubleSpawn::process_default().route() {
 ///     Route::CurrentExe { path } => println!("stub: current executable via {}", path.display()),
 ///     Route::Embedded { path } => println!("stub: embedded, {}", path.display()),
 ///     Route::Direct(reason) => println!("unprotected: {reason}"),
@@ -56,8 +56,9 @@ impl fmt::Display for Route {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DirectReason {
-    /// [`DoubleSpawn::disabled`](crate::DoubleSpawn::disabled), or the
-    /// environment variable said `0`/`off`. Never reported.
+    /// Disabled in code: [`DoubleSpawn::disabled`](crate::DoubleSpawn::disabled)
+    /// (a configuration the environment turned off is
+    /// [`DisabledByEnv`](DirectReason::DisabledByEnv)). Never reported.
     Disabled,
     /// No stub host: the crate runs in a main executable without an ELF
     /// constructor stub (not glibc) and `init()` was not called.
@@ -85,6 +86,57 @@ pub enum DirectReason {
     /// for a bare program name) still go through the stub. Never reported.
     /// See the crate docs' "Platform support".
     KernelSpawn,
+    /// Disabled by the environment variable `var`, whose value was `value`
+    /// (`0`, `off`, ... as written, without surrounding blanks): a
+    /// configuration from [`DoubleSpawn::from_env`](crate::DoubleSpawn::from_env)
+    /// (the process default reads `DOUBLE_SPAWN`). Never reported. Its
+    /// `Display` names the variable, so a runner's debug line needs no text
+    /// of its own: `double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=0`.
+    ///
+    /// The names are part of the value, so two reasons from different
+    /// variables are not equal, and neither equals
+    /// [`Disabled`](DirectReason::Disabled); match with
+    /// `DirectReason::Disabled | DirectReason::DisabledByEnv { .. }` for
+    /// "turned off, whoever did it".
+    #[non_exhaustive]
+    DisabledByEnv {
+        /// The variable's name.
+        var: &'static str,
+        /// Its value.
+        value: &'static str,
+    },
+    /// The spawning thread blocks SIGTSTP itself: the child inherits that,
+    /// no stop can reach it before `exec`, and a direct spawn is exact.
+    /// Never reported.
+    SigtstpBlocked,
+    /// The command holds a NUL byte that std refuses (`InvalidInput`, before
+    /// any child exists): an environment entry, or the program, an argument,
+    /// `argv[0]` or the working directory, which std shows as the text
+    /// `<string-with-nul>`. Reported only if the spawn succeeds (the text
+    /// was literal); in strict mode a command holding that text is refused.
+    NulByte,
+    /// The parent's check found that the program cannot be run (missing, not
+    /// executable, a loop): the command is spawned directly *with SIGTSTP
+    /// still blocked*, so that the C library reports its own error in its
+    /// own order (a process group or working directory first). Protected;
+    /// never reported.
+    ProgramNotRunnable,
+    /// The program names the spawner itself through `/proc/self` (or
+    /// `/dev/fd`), which in a stub names the stub: `/proc/self/exe` where
+    /// only the embedded stub is available, or a descriptor that is
+    /// close-on-exec here (the direct child still has it at `exec`).
+    ProcSelf,
+    /// The target's environment changes a variable the dynamic loader reads
+    /// (`LD_*`, `GLIBC_TUNABLES`; `DYLD_*` on Apple systems), which would
+    /// act on the current-executable stub too, and the embedded stub (static,
+    /// no loader) is not available.
+    LoaderVariables,
+    /// The stub's command line (a few more arguments than the target's) is
+    /// over the kernel's limit (`E2BIG`) where the target's may not be: the
+    /// command was spawned directly instead. Known only once the stub's
+    /// spawn failed, so [`DoubleSpawnCommand::route`](crate::DoubleSpawnCommand::route)
+    /// never returns it; reported only if the direct spawn succeeds.
+    ArgumentsTooLong,
 }
 
 impl DirectReason {
@@ -94,14 +146,22 @@ impl DirectReason {
     pub(crate) fn is_reported(self) -> bool {
         !matches!(
             self,
-            DirectReason::Disabled | DirectReason::Unsupported | DirectReason::KernelSpawn
+            DirectReason::Disabled
+                | DirectReason::DisabledByEnv { .. }
+                | DirectReason::Unsupported
+                | DirectReason::KernelSpawn
+                | DirectReason::SigtstpBlocked
+                | DirectReason::ProgramNotRunnable
         )
     }
 }
 
 impl fmt::Display for DirectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(match *self {
+            DirectReason::DisabledByEnv { var, value } => {
+                return write!(f, "double spawning is disabled by {var}={value}");
+            }
             DirectReason::Disabled => "double spawning is disabled",
             DirectReason::NotInstalled => {
                 "double_spawn::init() was not called at the start of main \
@@ -122,6 +182,24 @@ impl fmt::Display for DirectReason {
             DirectReason::Unsupported => "not a Unix target",
             DirectReason::KernelSpawn => {
                 "no stop can catch a posix_spawn child before exec on this system"
+            }
+            DirectReason::SigtstpBlocked => {
+                "the spawning thread blocks SIGTSTP, which the child inherits"
+            }
+            DirectReason::NulByte => "the command holds a NUL byte, which std refuses",
+            DirectReason::ProgramNotRunnable => {
+                "the program cannot be run; spawned with SIGTSTP blocked, for the C library's error"
+            }
+            DirectReason::ProcSelf => {
+                "the program names this process through /proc/self or /dev/fd, \
+                 which in the stub would name the stub"
+            }
+            DirectReason::LoaderVariables => {
+                "the target's environment changes a dynamic loader variable, which would act \
+                 on the current-executable stub (the embedded stub has no loader)"
+            }
+            DirectReason::ArgumentsTooLong => {
+                "the stub's command line is over the kernel's limit (E2BIG)"
             }
         })
     }

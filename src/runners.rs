@@ -8,12 +8,14 @@
 //! says whether double spawning is on, for debug output. This page says how
 //! each of them maps to this crate, keeping the runner's own variable, exit
 //! code and debug output; [a table](#migrating-from-a-hand-rolled-double-spawn)
-//! and a short before and after close it.
+//! and a short before and after close it. A runner that is a library used by
+//! binaries it does not control keeps its configuration itself:
+//! [In a library](#in-a-library).
 //!
 //! # The one-time setup
 //!
-//! Give the crate the runner's variable and exit code once, at the start of
-//! `main`, before the first spawn:
+//! A runner *binary* gives the crate its variable and exit code once, at the
+//! start of `main`, before the first spawn:
 //!
 //! ```
 //! use double_spawn::DoubleSpawn;
@@ -32,7 +34,7 @@
 //! `off` (any case) turn double spawning off, `embedded` chooses
 //! [`Stub::Embedded`](crate::Stub::Embedded), anything else or no variable
 //! turns it on. [`set_default`](crate::DoubleSpawn::set_default) makes the
-//! result what [`DoubleSpawn::new`] and every
+//! result what [`DoubleSpawn::process_default`] and every
 //! [`double_spawn()`](crate::DoubleSpawnExt::double_spawn) use from then on,
 //! in place of the crate's own `DOUBLE_SPAWN` variable. A second call changes
 //! nothing and returns the default already set as its error.
@@ -63,6 +65,76 @@
 //! does anything else; whatever a binary does first, it also does in every
 //! stub it starts.
 //!
+//! # In a library
+//!
+//! A runner that is a library (nextest's `nextest-runner`, used by
+//! `cargo-nextest` and by other binaries) must not call
+//! [`set_default`](crate::DoubleSpawn::set_default): the process default
+//! belongs to the binary. The first call wins, so a library that made it
+//! would take the choice from its binary, or fail when the binary had
+//! chosen first, and every other crate in the binary spawning with
+//! `double_spawn()` would follow the library's variable. Instead the library
+//! keeps a configuration of its own, read once from its own variable, and
+//! gives it to each of its spawns:
+//!
+//! - [`double_spawn_with`](crate::DoubleSpawnExt::double_spawn_with)`(config)`
+//!   in place of `double_spawn()`, for plain and stub-form commands alike;
+//! - the same `config` for [`std_command`](crate::DoubleSpawn::std_command)
+//!   (the flags of a stub-form command are decided by the configuration it
+//!   is spawned with);
+//! - [`JobControl::with_config`](crate::job_control::JobControl::with_config)
+//!   for job control, and `double_spawn_with` of the process-wrap adapter.
+//!
+//! Its binaries then need no call at all (on glibc; elsewhere still
+//! [`init()`](crate::init)), and the library's messages name its variable
+//! ([`route`](crate::DoubleSpawn::route) of a configuration from
+//! [`from_env`](crate::DoubleSpawn::from_env) does). A library that lets a
+//! binary which chose overrule it starts from
+//! [`DoubleSpawn::get_default`] and keeps its own exit code, which its
+//! mapping of exit statuses depends on:
+//!
+#![cfg_attr(feature = "tokio", doc = "```no_run")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
+//! use std::process::{Command, ExitStatus};
+//! use std::sync::OnceLock;
+//! use std::os::unix::process::CommandExt as _;
+//! use double_spawn::{DoubleSpawn, DoubleSpawnExt};
+//!
+//! /// The library's code for "the stub could not execute the test".
+//! const EXEC_FAILED: i32 = 70;
+//!
+//! /// The library's configuration, read once: the binary's choice if it
+//! /// made one, else the library's own variable; the library's exit code.
+//! fn double_spawn_config() -> DoubleSpawn {
+//!     static CONFIG: OnceLock<DoubleSpawn> = OnceLock::new();
+//!     *CONFIG.get_or_init(|| {
+//!         DoubleSpawn::get_default()
+//!             .unwrap_or_else(|| DoubleSpawn::from_env("NEXTEST_DOUBLE_SPAWN"))
+//!             .try_exec_failure_code(EXEC_FAILED)
+//!             .expect("70 is an exit code")
+//!     })
+//! }
+//!
+//! /// One spawn site of the library.
+//! pub fn run_test(program: &str) -> std::io::Result<Option<ExitStatus>> {
+//!     let mut cmd = Command::new(program);
+//!     cmd.process_group(0);
+//!     let status = cmd.double_spawn_with(double_spawn_config()).status()?;
+//!     Ok((status.code() != Some(EXEC_FAILED)).then_some(status))
+//! }
+//!
+//! /// The library's debug line:
+//! ///   double spawn: direct: double spawning is disabled by NEXTEST_DOUBLE_SPAWN=0
+//! pub fn debug_line() -> String {
+//!     format!("double spawn: {}", double_spawn_config().route())
+//! }
+//! ```
+//!
+//! The library's warnings need nothing either: by default each goes to the
+//! host's `tracing` subscriber when it has one that records it, and to
+//! stderr when not, once ([`Warnings`](crate::Warnings)). The channel is the
+//! binary's to change.
+//!
 //! # Spawning
 //!
 //! At each site, `cmd.spawn()` becomes `cmd.double_spawn().spawn()`
@@ -70,7 +142,8 @@
 //! `tokio::process::Command`. It uses the process default, so no
 //! configuration has to travel through the runner's types to the spawn
 //! sites; [`double_spawn_with`](crate::DoubleSpawnExt::double_spawn_with)
-//! takes another configuration for one spawn. The spawned child is the
+//! takes another configuration for one spawn (a library's, see
+//! [In a library](#in-a-library)). The spawned child is the
 //! target itself (same pid), with the settings a direct spawn would give it.
 //!
 //! `double_spawn()` reads a plain command back when it is spawned and
@@ -92,7 +165,7 @@
 //!
 //! # fn run() -> std::io::Result<()> {
 //! // Where the test list is built:
-//! let mut cmd = DoubleSpawn::new().std_command("target/debug/deps/my_tests-0123");
+//! let mut cmd = DoubleSpawn::process_default().std_command("target/debug/deps/my_tests-0123");
 //! cmd.args(["--exact", "tests::it_works"])
 //!     .env("MY_RUNNER", "1")
 //!     .stdout(Stdio::piped())
@@ -109,9 +182,10 @@
 //! stub's form, so a runner that prints the command it runs keeps its own
 //! copy of the program and arguments; `arg0()` must not be used; and the
 //! stub looks the program up itself, so a missing program is reported by the
-//! exit code described below, not by an error from `spawn()`. Spawn it with `double_spawn()` only: a
-//! plain `spawn()` starts the stub without blocking SIGTSTP and without the
-//! flags that `double_spawn()` computes at spawn time.
+//! exit code described below, not by an error from `spawn()`. Spawn it with
+//! `double_spawn()` only: a plain `spawn()` starts the stub without blocking
+//! SIGTSTP and without the flags that `double_spawn()` computes at spawn
+//! time.
 //!
 //! # Debug output and bug reports
 //!
@@ -121,16 +195,17 @@
 //! ```
 //! use double_spawn::{DoubleSpawn, Route};
 //!
-//! eprintln!("double spawn: {}", DoubleSpawn::new().route());
+//! eprintln!("double spawn: {}", DoubleSpawn::process_default().route());
 //! // For instance:
 //! //   stub: the current executable (/proc/self/exe)
-//! //   direct: double spawning is disabled
+//! //   direct: double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=0
+//! std::env::set_var("MY_RUNNER_DOUBLE_SPAWN", "0");
 //! assert_eq!(
-//!     DoubleSpawn::disabled().route().to_string(),
-//!     "direct: double spawning is disabled"
+//!     DoubleSpawn::from_env("MY_RUNNER_DOUBLE_SPAWN").route().to_string(),
+//!     "direct: double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=0"
 //! );
 //! // Structured: the stub's path, or the reason for a direct spawn.
-//! match DoubleSpawn::new().route() {
+//! match DoubleSpawn::process_default().route() {
 //!     Route::CurrentExe { path } | Route::Embedded { path } => {
 //!         eprintln!("stub started as {}", path.display())
 //!     }
@@ -163,13 +238,17 @@
 //! [`exec_failure_code`](crate::DoubleSpawn::exec_failure_code): by default
 //! 127, as a shell, which a runner cannot tell from a test that exits with
 //! 127. Choose a code the targets do not use (a Rust test binary exits with
-//! 0, or 101 when a test fails) and map it to the runner's own error:
+//! 0, or 101 when a test fails) and map it to the runner's own error. An
+//! `i32` constant serves both ends, through
+//! [`try_exec_failure_code`](crate::DoubleSpawn::try_exec_failure_code)
+//! (which refuses a number no process can exit with) and
+//! `ExitStatus::code()`:
 //!
 //! ```
 //! use std::process::ExitStatus;
 //!
-//! /// Passed to `DoubleSpawn::exec_failure_code` at start-up.
-//! const EXEC_FAILED: u8 = 70;
+//! /// Passed to `DoubleSpawn::try_exec_failure_code` at start-up.
+//! const EXEC_FAILED: i32 = 70;
 //!
 //! #[derive(Debug, PartialEq)]
 //! enum Outcome {
@@ -181,10 +260,13 @@
 //! fn outcome(status: ExitStatus) -> Outcome {
 //!     match status.code() {
 //!         Some(0) => Outcome::Passed,
-//!         Some(code) if code == i32::from(EXEC_FAILED) => Outcome::CouldNotExecute,
+//!         Some(EXEC_FAILED) => Outcome::CouldNotExecute,
 //!         _ => Outcome::Failed(status),
 //!     }
 //! }
+//!
+//! let config = double_spawn::DoubleSpawn::enabled().try_exec_failure_code(EXEC_FAILED);
+//! assert_eq!(config.map(|c| c.get_exec_failure_code()), Ok(70));
 //!
 //! # #[cfg(unix)] {
 //! use std::os::unix::process::ExitStatusExt;
@@ -225,9 +307,10 @@
 //! # Strict mode
 //!
 //! By default, where no stub can protect a spawn, the spawn is made directly,
-//! exactly as `cmd.spawn()` would, with one warning line on stderr per
-//! process (and a `tracing` warning). A runner that would rather fail than
-//! run unprotected sets [`strict`](crate::DoubleSpawn::strict):
+//! exactly as `cmd.spawn()` would, with one warning per reason and process
+//! (a `tracing` event when a subscriber records it, else a line on stderr;
+//! [`Warnings`](crate::Warnings) chooses). A runner that would rather fail
+//! than run unprotected sets [`strict`](crate::DoubleSpawn::strict):
 //!
 //! ```
 //! use double_spawn::DoubleSpawn;
@@ -257,9 +340,9 @@
 //! | A private subcommand in the runner's CLI that unblocks SIGTSTP and `exec`s the program, its arguments often joined into one quoted string | Delete it. The stub is built in: the ELF constructor on glibc, [`init()`](crate::init) elsewhere. Arguments travel one `argv` entry each, unquoted, and the stub also restores SIGPIPE, closed standard descriptors and the C library's internal signals as a direct spawn leaves them. |
 //! | A context guard that blocks SIGTSTP before the spawn and unblocks it after | Inside `double_spawn().spawn()`. [`SigtstpGuard`](crate::SigtstpGuard) if other code makes the spawn; it restores the previous mask instead of always unblocking. |
 //! | The `current_exe` lookup (`/proc/self/exe`, else `std::env::current_exe()`) | Done once per process: [`Route::CurrentExe`](crate::Route::CurrentExe)'s `path`. |
-//! | The opt-out variable, checked where the runner builds its configuration | [`DoubleSpawn::from_env`]`("MY_RUNNER_DOUBLE_SPAWN")` given to [`set_default`](crate::DoubleSpawn::set_default). |
-//! | The stub's exit code for a failed `exec` | [`exec_failure_code`](crate::DoubleSpawn::exec_failure_code); the same code in the runner's mapping. |
-//! | An info type passed to every spawn site, holding the stub's path, and building either the stub's command or the plain one | The process default; [`DoubleSpawn::std_command`] where a command must be in stub form; otherwise plain commands. |
+//! | The opt-out variable, checked where the runner builds its configuration | [`DoubleSpawn::from_env`]`("MY_RUNNER_DOUBLE_SPAWN")` given to [`set_default`](crate::DoubleSpawn::set_default) (a binary) or kept by the library ([In a library](#in-a-library)). |
+//! | The stub's exit code for a failed `exec` | [`try_exec_failure_code`](crate::DoubleSpawn::try_exec_failure_code); the same `i32` in the runner's mapping. |
+//! | An info type passed to every spawn site, holding the stub's path, and building either the stub's command or the plain one | The process default (a library: its own configuration and `double_spawn_with`); [`DoubleSpawn::std_command`] where a command must be in stub form; otherwise plain commands. |
 //! | That info type's getter in debug output | [`DoubleSpawn::route`], its `Display`, [`is_active`](crate::DoubleSpawn::is_active). |
 //!
 //! # Before and after
@@ -299,16 +382,18 @@
 //! use std::os::unix::process::CommandExt as _;
 //! use double_spawn::{DoubleSpawn, DoubleSpawnExt};
 //!
-//! const EXEC_FAILED: u8 = 70;
+//! const EXEC_FAILED: i32 = 70;
 //!
 //! fn main() -> std::io::Result<()> {
 //!     double_spawn::init(); // needed only where the C library is not glibc
 //!     DoubleSpawn::from_env("MY_RUNNER_DOUBLE_SPAWN")
-//!         .exec_failure_code(EXEC_FAILED)
+//!         .try_exec_failure_code(EXEC_FAILED)
+//!         .expect("70 is an exit code")
 //!         .set_default()
 //!         .expect("the default is set once, here");
 //!     if std::env::var_os("MY_RUNNER_DEBUG").is_some() {
-//!         eprintln!("double spawn: {}", DoubleSpawn::new().route());
+//!         // e.g. "direct: double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=0"
+//!         eprintln!("double spawn: {}", DoubleSpawn::process_default().route());
 //!     }
 //!
 //!     let program = "target/debug/deps/my_tests-0123";
@@ -320,7 +405,7 @@
 //!     let output = cmd.double_spawn().output()?; // was: cmd.output()?
 //!     match output.status.code() {
 //!         Some(0) => println!("ok"),
-//!         Some(code) if code == i32::from(EXEC_FAILED) => {
+//!         Some(EXEC_FAILED) => {
 //!             eprintln!("could not execute {program}");
 //!         }
 //!         _ => println!("FAILED: {}", output.status),
@@ -330,6 +415,7 @@
 //! ```
 //!
 //! [`DoubleSpawn::from_env`]: crate::DoubleSpawn::from_env
-//! [`DoubleSpawn::new`]: crate::DoubleSpawn::new
+//! [`DoubleSpawn::process_default`]: crate::DoubleSpawn::process_default
+//! [`DoubleSpawn::get_default`]: crate::DoubleSpawn::get_default
 //! [`DoubleSpawn::route`]: crate::DoubleSpawn::route
 //! [`DoubleSpawn::std_command`]: crate::DoubleSpawn::std_command

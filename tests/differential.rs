@@ -4,10 +4,11 @@
 //!
 //! Each case is a [`Config`] (tests/common/differential.rs): program
 //! (absolute, bare via `PATH`, relative, missing, not executable, directory,
-//! symlink loop, script with and without `#!`, empty file, `/proc/self/exe`),
+//! symlink loop, script with and without `#!`, empty file, `/proc/self/exe`,
+//! `/proc/self/fd/N` of a close-on-exec copy of the probe),
 //! `arg0` and arguments of arbitrary bytes (NUL included), arguments filling
 //! `ARG_MAX` to within a few bytes, environment set/remove/clear (`PATH`,
-//! `LD_PRELOAD`, NUL), working directory, each stdio slot, process group,
+//! `LD_PRELOAD`, `=` in a key, NUL), working directory, each stdio slot, process group,
 //! signals blocked in the spawning thread, signals ignored and descriptors
 //! closed in the spawner. Every spawn happens in a *spawner*, a fresh child
 //! process of this binary (so process-wide state never touches the
@@ -24,10 +25,11 @@
 //! an unknown difference persists) and fails the test with a pasteable
 //! reproduction. [`corpus`] holds one configuration per known entry (two
 //! for kind 8), run first: if one no longer shows its entry, the entry is
-//! stale and the test fails (remove the entry and its corpus case when the
-//! kind is fixed).
+//! stale and the test fails (when a kind is fixed, remove the entry and
+//! move its corpus case to [`equal_corpus`]). [`equal_corpus`] holds the
+//! cases of the fixed kinds, which must show no difference at all.
 //!
-//! CI: the corpus (12 cases), then the fixed seed [`DEFAULT_SEED`] and
+//! CI: the corpus (5 cases) and the fixed kinds' cases (12), then the fixed seed [`DEFAULT_SEED`] and
 //! [`DEFAULT_CASES`] (60) random cases: six spawner runs a case, about 10 s.
 //! A long run (about 0.5 s a case; it stops after three cases with unknown
 //! differences):
@@ -143,13 +145,6 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn err_kind(&self) -> Option<&str> {
-        match self {
-            Outcome::Err { kind, .. } => Some(kind),
-            _ => None,
-        }
-    }
-
     fn raw(&self) -> Option<i32> {
         match self {
             Outcome::Err { raw, .. } => *raw,
@@ -247,75 +242,12 @@ struct Known {
 /// issue 16 (the outside fuzzer's report). Remove an entry with its
 /// [`corpus`] case when its kind is fixed: the corpus check fails otherwise.
 const KNOWN: &[Known] = &[
-    // Kind 1 (issue 16): a NUL in arg0 is not caught. std refuses the
-    // command (InvalidInput, "nul byte found"); the double spawn builds the
-    // stub's argv without std's check, so the target runs (with arg0 cut at
-    // the NUL), or the program's own error shows (ELOOP, NotFound, ...).
-    Known {
-        name: "1: NUL in arg0 not caught",
-        matches: |c, _, _, d, o| {
-            c.arg0_has_nul()
-                && d.err_kind() == Some("InvalidInput")
-                && o.err_kind() != Some("InvalidInput")
-        },
-    },
-    // Kind 2 (issue 16): which error wins. std reports a NUL in the
-    // environment (or an argument) first, as InvalidInput, before any
-    // lookup; the double spawn resolves the program first and reports
-    // NotFound (or the program's own error).
-    Known {
-        name: "2: NUL in env/args loses to the program's error",
-        matches: |c, _, _, d, o| {
-            (c.env_has_nul() || c.args_have_nul())
-                && d.err_kind() == Some("InvalidInput")
-                && o.err_kind().is_some_and(|k| k != "InvalidInput")
-        },
-    },
-    // Kind 3 (issue 16): which error wins when two settings fail. A
-    // direct spawn's child applies process_group, then chdir, then exec, and
-    // reports the first failure (EPERM for process_group(1), the
-    // working directory's error); the double spawn checks the program in the
-    // parent first (NotFound, PermissionDenied of a non-executable file,
-    // ELOOP) and reports that.
-    Known {
-        name: "3: process_group(1)/bad cwd loses to the program's error",
-        matches: |c, _, _, d, o| {
-            (c.group == Some(Group::One) || c.cwd.is_some_and(Cwd::is_bad))
-                && d.err_kind().is_some()
-                && o.err_kind().is_some()
-                && (d.err_kind(), d.raw()) != (o.err_kind(), o.raw())
-        },
-    },
-    // Kind 4 (issue 16): `/proc/self/exe` names the embedded stub's
-    // memory file inside the stub, not the spawner's executable: the stub
-    // execs itself, which refuses (126, REFUSED) instead of running the
-    // spawner's binary.
-    Known {
-        name: "4: embedded stub + /proc/self/exe",
-        matches: |c, _, r, _, o| {
-            c.program == Program::ProcSelfExe && r == Route::Embedded && o.exit_code() == Some(126)
-        },
-    },
-    // Kind 6 (issue 16): LD_* variables meant for the target act on the
-    // current-exe stub too (the dynamic loader reads them when the stub
-    // starts): LD_PRELOAD of a missing library prints its error twice.
-    // Only stderr differs.
-    Known {
-        name: "6: LD_* in the target's env act on the current-exe stub",
-        matches: |c, _, r, d, o| {
-            r == Route::CurrentExe && c.set_value(b"LD_PRELOAD").is_some() && same_but_stderr(d, o)
-        },
-    },
-    // Kind 7 (issue 16): the stub's own arguments come on top of the
-    // target's: a command that just fits ARG_MAX fails with E2BIG through
-    // the stub, where the direct exec got past the size check (and ran, or
-    // failed for another reason such as ENOEXEC).
-    Known {
-        name: "7: args that just fit fail through the stub (E2BIG)",
-        matches: |c, _, _, d, o| {
-            c.big.is_some() && d.raw() != Some(libc::E2BIG) && o.raw() == Some(libc::E2BIG)
-        },
-    },
+    // Kinds 1-7 (issue 16) are fixed: [`equal_corpus`] holds a case of
+    // each that must now show no difference at all.
+    // Kinds 8 and 8b are documented, not to be fixed (crate docs, "What
+    // differs"): the direct spawn is std's own bug, which copying would
+    // reproduce in every double spawn.
+    //
     // Kind 8 (issue 16): the spawner's fd 0 or 2 closed and Stdio::null()
     // on that slot, on std's fork/exec path (a bare name with PATH changed
     // in the command): std opens /dev/null close-on-exec into the free
@@ -326,7 +258,7 @@ const KNOWN: &[Known] = &[
     // (fd 0) or write-only (fd 2), as std's posix_spawn path gives. Only
     // the report differs.
     Known {
-        name: "8: fd 0/2 closed + Stdio::null() on it, std fork path",
+        name: "doc 8: fd 0/2 closed + Stdio::null() on it, std fork path",
         matches: |c, f, _, d, o| {
             closed_slot_on_fork_path(c, f, |io| io == Io::Null) && same_but_report(d, o)
         },
@@ -338,34 +270,9 @@ const KNOWN: &[Known] = &[
     // the Rust probe shows its runtime's /dev/null "rw"); the double-spawned
     // target gets the pipe. Here the direct spawn is the wrong one.
     Known {
-        name: "8b: fd 0/2 closed + Stdio::piped() on it, std fork path",
+        name: "doc 8b: fd 0/2 closed + Stdio::piped() on it, std fork path",
         matches: |c, f, _, d, o| {
             closed_slot_on_fork_path(c, f, |io| io == Io::Piped) && same_but_report(d, o)
-        },
-    },
-    // Kinds 6 and 8/8b at once (LD_PRELOAD set, a closed slot with
-    // Stdio::null() or piped() on std's fork path): stderr and the report
-    // differ, each for its own known reason.
-    Known {
-        name: "6+8: kind 6 with kind 8 or 8b",
-        matches: |c, f, r, d, o| {
-            let (mut d, mut o) = (d.clone(), o.clone());
-            let six = r == Route::CurrentExe && c.set_value(b"LD_PRELOAD").is_some();
-            let eight = closed_slot_on_fork_path(c, f, |io| matches!(io, Io::Null | Io::Piped));
-            for x in [&mut d, &mut o] {
-                if let Outcome::Ran {
-                    stderr,
-                    inherited_err,
-                    report,
-                    ..
-                } = x
-                {
-                    stderr.clear();
-                    inherited_err.clear();
-                    *report = None;
-                }
-            }
-            six && eight && d.ran() && d == o
         },
     },
     // Documented in the crate docs ("Failures only the child can see"):
@@ -381,27 +288,6 @@ const KNOWN: &[Known] = &[
         },
     },
 ];
-
-/// Equal but for the target's stderr (piped or inherited).
-fn same_but_stderr(d: &Outcome, o: &Outcome) -> bool {
-    let strip = |x: &Outcome| match x {
-        Outcome::Ran { .. } => {
-            let mut x = x.clone();
-            if let Outcome::Ran {
-                stderr,
-                inherited_err,
-                ..
-            } = &mut x
-            {
-                stderr.clear();
-                inherited_err.clear();
-            }
-            x
-        }
-        _ => x.clone(),
-    };
-    strip(d) == strip(o)
-}
 
 /// Kinds 8 and 8b: std's `fork`/`exec` path (a bare program with `PATH`
 /// changed) and a slot the spawner closed whose stdio setting `io` accepts.
@@ -438,45 +324,85 @@ fn known(c: &Config, f: Frontend, r: Route, d: &Outcome, o: &Outcome) -> Option<
 fn corpus() -> Vec<(&'static str, Config)> {
     use gen::EnvOp::Set;
     let mut v = Vec::new();
+    for fd in [0, 2] {
+        let mut c = Config::plain(Program::ProbeBare);
+        c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
+        c.closed.push(fd);
+        c.stdio[fd as usize] = Io::Null;
+        v.push((KNOWN[0].name, c));
+    }
+    let mut c = Config::plain(Program::ProbeBare);
+    c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
+    c.closed.push(0);
+    c.stdio[0] = Io::Piped;
+    v.push((KNOWN[1].name, c));
+    v.push((KNOWN[2].name, Config::plain(Program::NoShebang)));
+    v
+}
+
+/// One configuration for each fixed kind (issue 16's numbers), which must
+/// show no difference at all on any variant: each failed before its fix.
+fn equal_corpus() -> Vec<(&'static str, Config)> {
+    use gen::EnvOp::{Clear, Remove, Set};
+    let mut v = Vec::new();
     let mut c = Config::plain(Program::Probe);
     c.arg0 = Some(b"a\0b".to_vec());
-    v.push((KNOWN[0].name, c));
+    v.push(("1: NUL in arg0", c));
     let mut c = Config::plain(Program::Missing);
     c.env.push(Set(b"DS_A".to_vec(), b"x\0y".to_vec()));
-    v.push((KNOWN[1].name, c));
+    v.push(("2: NUL in an env value, missing program", c));
+    let mut c = Config::plain(Program::Loop);
+    c.args.push(b"a\0".to_vec());
+    v.push(("2: NUL in an argument, symlink loop", c));
+    let mut c = Config::plain(Program::Probe);
+    c.env.push(Set(b"DS_=K".to_vec(), b"v".to_vec()));
+    c.env.push(Set(b"DS_A".to_vec(), b"x\0y".to_vec()));
+    c.env.push(Remove(b"DS_A".to_vec()));
+    v.push(("2: `=` in a key, a NUL value removed again", c));
     let mut c = Config::plain(Program::Missing);
     c.group = Some(Group::One);
-    v.push((KNOWN[2].name, c));
-    v.push((KNOWN[3].name, Config::plain(Program::ProcSelfExe)));
+    v.push(("3: process_group(1), missing program", c));
+    let mut c = Config::plain(Program::NoExec);
+    c.cwd = Some(Cwd::NotDir);
+    v.push(("3: bad cwd, non-executable file", c));
+    let mut c = Config::plain(Program::MissingBare);
+    c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
+    c.group = Some(Group::One);
+    v.push(("3: process_group(1), std fork path", c));
+    v.push(("4: /proc/self/exe", Config::plain(Program::ProcSelfExe)));
+    v.push((
+        "4: /proc/self/fd/N, close-on-exec",
+        Config::plain(Program::ProcSelfFd),
+    ));
     let mut c = Config::plain(Program::Probe);
     c.env.push(Set(
         b"LD_PRELOAD".to_vec(),
         b"/nonexistent/libds-diff.so".to_vec(),
     ));
     c.stdio[2] = Io::Piped;
-    v.push((KNOWN[4].name, c));
+    v.push(("6: LD_PRELOAD set", c));
+    let mut c = Config::plain(Program::Probe);
+    c.env.push(Clear);
+    c.env.push(Set(b"LD_PRELOAD".to_vec(), b"/".to_vec()));
+    v.push(("6: env_clear, LD_PRELOAD", c));
     let mut c = Config::plain(Program::True);
     c.big = Some(8);
-    v.push((KNOWN[5].name, c));
-    for fd in [0, 2] {
-        let mut c = Config::plain(Program::ProbeBare);
+    v.push(("7: args that just fit", c));
+    // Kind 5: glibc's execvp runs the script with /bin/sh, and so does the
+    // stub (flag `s`); musl's does not fall back, and there the direct
+    // spawn's ENOEXEC is "doc: ENOEXEC is seen by the child only".
+    if cfg!(target_env = "gnu") {
+        let mut c = Config::plain(Program::NoShebangBare);
+        c.env
+            .push(Set(b"PATH".to_vec(), b"{d}/bin:/usr/bin:/bin".to_vec()));
+        c.stdio[1] = Io::Piped;
+        v.push(("5: no-#! script, bare name, PATH changed (execvp's sh)", c));
+        let mut c = Config::plain(Program::NoShebangBare);
+        c.env.push(Clear);
         c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
-        c.closed.push(fd);
-        c.stdio[fd as usize] = Io::Null;
-        v.push((KNOWN[6].name, c));
+        c.args.push(b"a b".to_vec());
+        v.push(("5: no-#! script, env_clear then PATH", c));
     }
-    let mut c = Config::plain(Program::ProbeBare);
-    c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
-    c.closed.push(0);
-    c.stdio[0] = Io::Piped;
-    v.push((KNOWN[7].name, c));
-    let mut c = Config::plain(Program::ProbeBare);
-    c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
-    c.env.push(Set(b"LD_PRELOAD".to_vec(), b"/".to_vec()));
-    c.closed.push(0);
-    c.stdio[0] = Io::Piped;
-    v.push((KNOWN[8].name, c));
-    v.push((KNOWN[9].name, Config::plain(Program::NoShebang)));
     v
 }
 
@@ -560,7 +486,8 @@ fn run_variant(fx: &Fixtures, c: &Config, f: Frontend, r: Route) -> Outcome {
         std::thread::sleep(Duration::from_millis(2));
     };
     let inherited_out = std::fs::read(run.join("out")).unwrap_or_default();
-    let inherited_err = std::fs::read(run.join("err")).unwrap_or_default();
+    let inherited_err =
+        without_fallback_warning(std::fs::read(run.join("err")).unwrap_or_default());
     let Ok(result) = std::fs::read_to_string(run.join("result")) else {
         return Outcome::Broken(format!(
             "spawner {status}, no result; its stderr: {}",
@@ -568,6 +495,21 @@ fn run_variant(fx: &Fixtures, c: &Config, f: Frontend, r: Route) -> Outcome {
         ));
     };
     decode_outcome(&result, inherited_out, inherited_err)
+}
+
+/// The spawner's stderr without the crate's "spawning directly" warning: a
+/// double spawn that falls back to a direct one (a fixed kind: `/proc/self`
+/// names, loader variables without the embedded stub, `E2BIG`) says so, as
+/// it must; what the child sees is what is compared.
+fn without_fallback_warning(err: Vec<u8>) -> Vec<u8> {
+    const WARNING: &[u8] = b"double-spawn: warning: spawning directly";
+    let mut out = Vec::new();
+    for line in err.split_inclusive(|&b| b == b'\n') {
+        if !line.starts_with(WARNING) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 fn encode_outcome(o: &Outcome) -> String {
@@ -810,6 +752,28 @@ fn differential() {
             verbose,
         );
     }
+    // The fixed kinds: any difference at all is a failure.
+    for (name, c) in equal_corpus() {
+        let diffs = check(&fx, &c, &mut tally);
+        if !diffs.is_empty() {
+            stale.push(format!(
+                "fixed kind {name:?} differs again: {}\n{c:?}",
+                diffs
+                    .iter()
+                    .map(|d| format!(
+                        "{:?} {:?} ({:?}):\n  direct: {}\n  double: {}\n{}",
+                        d.0,
+                        d.1,
+                        d.4,
+                        d.2.summary(),
+                        d.3.summary(),
+                        report_diff(&d.2, &d.3)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
     let corpus_known = std::mem::take(&mut tally.known);
 
     let mut rng = gen::Rng::new(seed);
@@ -950,6 +914,9 @@ fn spawner_if_requested() {
     }
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).unwrap();
 
+    if c.program == Program::ProcSelfFd {
+        cloexec_probe_copy();
+    }
     let cmd = build(&c, &dir, &report);
     let outcome = match frontend {
         Frontend::Std => spawn_std(cmd, route, &report),
@@ -957,6 +924,28 @@ fn spawner_if_requested() {
     };
     std::fs::write(result, encode_outcome(&outcome)).unwrap();
     std::process::exit(0);
+}
+
+/// Puts a close-on-exec memory file holding a copy of this binary (the
+/// probe) on descriptor [`gen::PROBE_FD`], for `Program::ProcSelfFd`.
+fn cloexec_probe_copy() {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create takes a NUL-terminated name and flags.
+    let fd = unsafe { libc::memfd_create(c"ds-probe-copy".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let mut memfd = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut exe = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    std::io::copy(&mut exe, &mut memfd).unwrap();
+    // SAFETY: dup3 makes PROBE_FD a close-on-exec copy; the number is free
+    // in a fresh spawner, and the original closes with `memfd`.
+    let r = unsafe { libc::dup3(fd, gen::PROBE_FD, libc::O_CLOEXEC) };
+    assert_eq!(
+        r,
+        gen::PROBE_FD,
+        "dup3: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// The command of `c`, `{d}` being `dir`.

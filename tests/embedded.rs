@@ -177,10 +177,17 @@ fn environment_value_chooses_it() {
 }
 
 /// A failed `exec` inside the stub exits with the configured code, and the
-/// stub-form command names the memfd: only the embedded stub was there.
+/// stub-form command names the memfd: only the embedded stub was there. The
+/// target is a script whose interpreter is missing: the parent's check of a
+/// stub-form command's program passes (it is an executable file), and only
+/// its `exec`, in the stub, fails (a missing program fails `spawn()`).
 fn case_exit_code() {
+    let dir = common::TempDir::new("embedded-exit-code");
+    let script = dir.0.join("no-interpreter-ds");
+    std::fs::write(&script, "#!/nonexistent-ds/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = embedded().exec_failure_code(77);
-    let mut cmd = config.std_command("no-such-program-ds");
+    let mut cmd = config.std_command(&script);
     println!("program={}", cmd.get_program().to_string_lossy());
     let out = cmd
         .double_spawn_with(config)
@@ -200,7 +207,8 @@ fn exit_code_proves_the_memfd_stub_ran() {
     assert_eq!(value(&stdout, "code"), "Some(77)");
     let line = value(&stdout, "stub_stderr");
     assert!(
-        line.starts_with("double-spawn: cannot execute \"no-such-program-ds\" in \"")
+        line.starts_with("double-spawn: cannot execute \"")
+            && line.contains("no-interpreter-ds\" in \"")
             && line.ends_with("\": No such file or directory (os error 2)"),
         "{line}"
     );

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use double_spawn::{exit_code, DoubleSpawn, DoubleSpawnExt, Route, Stub};
+use double_spawn::{exit_code, DirectReason, DoubleSpawn, DoubleSpawnExt, Route, Stub};
 use nix::libc;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -1064,21 +1064,116 @@ fn script_without_shebang() {
     );
 }
 
+/// A stub-form command's program is checked in the parent too (issue 17):
+/// a missing one fails `spawn()` with a direct spawn's error, instead of
+/// starting a stub that exits 127.
 #[test]
 fn stub_form_missing_program() {
     let on = enabled();
     assert!(on.is_active());
     let mut cmd = on.std_command("no-such-program-ds");
     cmd.arg("x").current_dir("/tmp").stderr(Stdio::piped());
-    let child = cmd.double_spawn_with(on).spawn().expect("the stub starts");
-    let out = common::output_bounded(child, LIMIT, "stub form");
-    assert_eq!(out.status.code(), Some(exit_code::EXEC_FAILED));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no-such-program-ds") && err.contains("\"/tmp\""),
-        "{err}"
+    let err = cmd
+        .double_spawn_with(on)
+        .spawn()
+        .expect_err("a missing program fails spawn()");
+    let direct = Command::new("no-such-program-ds")
+        .arg("x")
+        .current_dir("/tmp")
+        .spawn()
+        .expect_err("missing");
+    assert_eq!(
+        (err.kind(), err.raw_os_error()),
+        (direct.kind(), direct.raw_os_error())
     );
-    assert!(err.contains("No such file or directory"), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    // The command is left as it was: in stub form, flags reset.
+    assert_eq!(cmd.get_args().next(), Some(OsStr::new(MARKER)));
+}
+
+/// `DoubleSpawnCommand::route` answers for one command, from the very
+/// decision its spawn makes.
+#[test]
+fn route_of_one_command() {
+    let on = enabled();
+    let route = |cmd: &mut Command| cmd.double_spawn_with(on).route();
+    let config_route = on.route();
+    assert!(!matches!(config_route, Route::Direct(_)), "{config_route}");
+    assert_eq!(route(&mut Command::new("true")), config_route);
+    assert_eq!(
+        Command::new("true")
+            .double_spawn_with(DoubleSpawn::disabled())
+            .route(),
+        Route::Direct(DirectReason::Disabled)
+    );
+    assert_eq!(
+        route(Command::new("true").env("A", "x\0y")),
+        Route::Direct(DirectReason::NulByte)
+    );
+    assert_eq!(
+        route(Command::new("true").arg0("a\0b")),
+        Route::Direct(DirectReason::NulByte)
+    );
+    assert_eq!(
+        route(&mut Command::new("no-such-program-ds")),
+        Route::Direct(DirectReason::ProgramNotRunnable)
+    );
+    assert_eq!(
+        route(&mut on.std_command("true")),
+        config_route,
+        "a stub-form command"
+    );
+    // A thread that blocks SIGTSTP spawns directly, silently.
+    let blocked = std::thread::spawn(move || {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGTSTP);
+        set.thread_block().unwrap();
+        Command::new("true").double_spawn_with(on).route()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(blocked, Route::Direct(DirectReason::SigtstpBlocked));
+
+    let embedded = DoubleSpawn::enabled().stub(Stub::Embedded);
+    let current = DoubleSpawn::enabled().stub(Stub::CurrentExe);
+    let both = matches!(embedded.route(), Route::Embedded { .. })
+        && matches!(current.route(), Route::CurrentExe { .. });
+    if !both {
+        println!("the embedded or the current-executable stub is missing: the rest is not checked");
+        return;
+    }
+    // Kind 4: `/proc/self/exe` in the embedded stub would be the stub.
+    assert!(matches!(
+        Command::new("/proc/self/exe")
+            .double_spawn_with(embedded)
+            .route(),
+        Route::CurrentExe { .. }
+    ));
+    // Kind 6: a loader variable for the target takes the static stub...
+    let mut preload = Command::new("true");
+    preload.env("LD_PRELOAD", "/nonexistent/libds.so");
+    assert!(matches!(
+        preload.double_spawn_with(current).route(),
+        Route::Embedded { .. }
+    ));
+    // ... unless it is this process's own value, which acts on the stub as
+    // it acted on this process.
+    let mut same = Command::new("true");
+    match std::env::var_os("LD_LIBRARY_PATH") {
+        Some(v) => same.env("LD_LIBRARY_PATH", v),
+        None => same.env_remove("LD_LIBRARY_PATH"),
+    };
+    assert!(matches!(
+        same.double_spawn_with(current).route(),
+        Route::CurrentExe { .. }
+    ));
+    // With both: neither stub can carry it.
+    let mut both = Command::new("/proc/self/exe");
+    both.env("LD_PRELOAD", "/nonexistent/libds.so");
+    assert_eq!(
+        both.double_spawn_with(embedded).route(),
+        Route::Direct(DirectReason::LoaderVariables)
+    );
 }
 
 /// Starts this test binary as a stub by hand, from inside itself: only the
@@ -1512,4 +1607,62 @@ fn script_without_shebang_on_the_fork_path_runs_with_sh() {
         let out = output_retrying(&|| Command::new(&script), Some(config)).unwrap();
         assert_eq!(out.status.code(), Some(exit_code::EXEC_FAILED), "{route}");
     }
+}
+
+/// Issue 16, kind 7: a command that just fits the kernel's limit directly
+/// is over it through the stub (whose command line is a few arguments
+/// longer). It is spawned directly then, exactly as `cmd.spawn()`; in
+/// strict mode that is an error naming the reason.
+#[test]
+fn arguments_that_just_fit_spawn_directly() {
+    const CHUNK: usize = 100_000;
+    let with = |last: usize| {
+        // SAFETY: sysconf only reads a limit.
+        let limit = unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize;
+        let mut cmd = Command::new("/bin/true");
+        for _ in 0..limit / CHUNK {
+            cmd.arg("x".repeat(CHUNK - 1));
+        }
+        cmd.arg("x".repeat(last));
+        cmd
+    };
+    let fits = |last: usize| match with(last).spawn() {
+        Ok(mut child) => {
+            child.wait().unwrap();
+            true
+        }
+        Err(e) if e.raw_os_error() == Some(libc::E2BIG) => false,
+        Err(e) => panic!("{e}"),
+    };
+    // The longest last argument a direct spawn takes.
+    let (mut lo, mut hi) = (0, CHUNK);
+    assert!(fits(lo), "the filler alone is over the limit");
+    assert!(!fits(hi), "the filler is not long enough");
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let on = enabled();
+    let status = with(lo).double_spawn_with(on).status().unwrap();
+    assert!(status.success());
+    let err = with(lo)
+        .double_spawn_with(on.strict(true))
+        .spawn()
+        .expect_err("strict mode refuses the unprotected spawn");
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+    assert_eq!(
+        double_spawn::Unprotected::of(&err).map(|u| u.reason()),
+        Some(DirectReason::ArgumentsTooLong)
+    );
+    // One byte more fails both ways alike.
+    let direct = with(hi).spawn().unwrap_err();
+    let double = with(hi).double_spawn_with(on).spawn().unwrap_err();
+    assert_eq!(
+        (double.kind(), double.raw_os_error()),
+        (direct.kind(), direct.raw_os_error())
+    );
 }

@@ -1,8 +1,10 @@
 //! Never worse than `spawn()`, and never silent about it.
 //!
 //! When a spawn cannot be protected it is made exactly as `cmd.spawn()`
-//! would make it, and one line on stderr says so, once per process;
-//! `DOUBLE_SPAWN=0` is silent; strict mode turns the fallback into an error.
+//! would make it, and one warning says so, once per reason and process, on
+//! the channel `Warnings` chooses (by default a `tracing` event when a
+//! subscriber records it, else one line on stderr); `DOUBLE_SPAWN=0` is
+//! silent; strict mode turns the fallback into an error.
 //! The once-per-process state and the environment are per process, so each
 //! case runs in a process of its own: this test binary, started with
 //! `DS_FALLBACK_CASE` naming the case, runs only `case_entry_point`.
@@ -16,9 +18,14 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route};
+use double_spawn::{DirectReason, DoubleSpawn, DoubleSpawnExt, Route, Warnings};
 
 const CASE: &str = "DS_FALLBACK_CASE";
+/// The channel case's `Warnings`, by name.
+const CHANNEL: &str = "DS_FALLBACK_WARNINGS";
+/// The channel case's subscriber: `none`, `warn` (records warnings) or
+/// `error` (installed, but filters warnings out).
+const SUBSCRIBER: &str = "DS_FALLBACK_SUBSCRIBER";
 /// std shows an argument that contains a NUL byte as this text, so the
 /// crate cannot tell the two apart and leaves both to a direct spawn.
 const NUL_PLACEHOLDER: &str = "<string-with-nul>";
@@ -61,7 +68,7 @@ fn case(name: &str) {
     match name {
         "literal-placeholder" => {
             for _ in 0..3 {
-                let out = echo_placeholder(DoubleSpawn::new()).unwrap();
+                let out = echo_placeholder(DoubleSpawn::process_default()).unwrap();
                 assert_eq!(String::from_utf8_lossy(&out.stdout), "<string-with-nul>\n");
             }
             // A real NUL byte fails exactly as a direct spawn fails.
@@ -75,17 +82,17 @@ fn case(name: &str) {
             assert_eq!(err.to_string(), direct.to_string());
         }
         "strict" => {
-            let err = echo_placeholder(DoubleSpawn::new().strict(true)).unwrap_err();
+            let err = echo_placeholder(DoubleSpawn::process_default().strict(true)).unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
             assert!(err.to_string().contains("strict"), "{err}");
             assert_eq!(
                 double_spawn::Unprotected::of(&err).map(|u| u.reason()),
-                Some(DirectReason::UncarriedSetting),
+                Some(DirectReason::NulByte),
                 "{err}"
             );
             // Strict mode changes nothing for a spawn that can be protected.
             let status = Command::new("true")
-                .double_spawn_with(DoubleSpawn::new().strict(true))
+                .double_spawn_with(DoubleSpawn::process_default().strict(true))
                 .status()
                 .unwrap();
             assert!(status.success());
@@ -126,6 +133,36 @@ fn case(name: &str) {
                     .success());
             }
         }
+        "channel" => {
+            let events = subscribe(&std::env::var(SUBSCRIBER).unwrap());
+            match &*std::env::var(CHANNEL).unwrap() {
+                "auto" => {}
+                "stderr" => Warnings::Stderr.set(),
+                "tracing" => Warnings::Tracing.set(),
+                "both" => Warnings::Both.set(),
+                "off" => Warnings::Off.set(),
+                other => panic!("unknown channel {other}"),
+            }
+            // Two uncarried spawns: one warning, once per reason.
+            for _ in 0..2 {
+                let out = echo_placeholder(DoubleSpawn::enabled()).unwrap();
+                assert!(out.status.success());
+            }
+            println!("EVENTS {}", events());
+        }
+        "route-by-env" => {
+            let config = DoubleSpawn::from_env("MY_RUNNER_DOUBLE_SPAWN");
+            assert!(matches!(
+                config.route(),
+                Route::Direct(DirectReason::DisabledByEnv {
+                    var: "MY_RUNNER_DOUBLE_SPAWN",
+                    value: "Off",
+                    ..
+                })
+            ));
+            println!("ROUTE {}", config.route());
+            println!("ROUTE {}", DoubleSpawn::process_default().route());
+        }
         "spawn-twice" => {
             for _ in 0..2 {
                 assert!(Command::new("true")
@@ -137,6 +174,146 @@ fn case(name: &str) {
         }
         other => panic!("unknown case {other}"),
     }
+}
+
+/// Installs the subscriber `kind` names (`none`: nothing); returns how many
+/// of the crate's warning events it has recorded.
+#[cfg(feature = "tracing")]
+fn subscribe(kind: &str) -> fn() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing::{span, Event, Level, Metadata};
+
+    static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The least a subscriber is: a level filter and a counter.
+    struct Counter {
+        most_verbose: Level,
+    }
+
+    impl tracing::Subscriber for Counter {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            *metadata.level() <= self.most_verbose
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let m = event.metadata();
+            if *m.level() == Level::WARN && m.target().starts_with("double_spawn") {
+                WARNINGS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    let most_verbose = match kind {
+        "none" => return || WARNINGS.load(Ordering::SeqCst),
+        "warn" => Level::WARN,
+        "error" => Level::ERROR,
+        other => panic!("unknown subscriber {other}"),
+    };
+    tracing::subscriber::set_global_default(Counter { most_verbose }).unwrap();
+    || WARNINGS.load(Ordering::SeqCst)
+}
+
+#[cfg(not(feature = "tracing"))]
+fn subscribe(kind: &str) -> fn() -> usize {
+    assert_eq!(kind, "none", "a subscriber needs the tracing feature");
+    || 0
+}
+
+/// Runs the channel case: the number of warning lines on stderr and of
+/// warning events the subscriber recorded.
+fn channel(warnings_: &str, subscriber: &str) -> (usize, usize) {
+    let (stdout, stderr) = run_case("channel", &[(CHANNEL, warnings_), (SUBSCRIBER, subscriber)]);
+    // libtest prints the test's name on the same line, before the output.
+    let events = marked(&stdout, "EVENTS ")[..]
+        .first()
+        .unwrap_or_else(|| panic!("no count: {stdout}"))
+        .parse()
+        .unwrap();
+    (warnings(&stderr).len(), events)
+}
+
+/// What follows `marker` on each line of `stdout` that has it.
+fn marked<'a>(stdout: &'a str, marker: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter_map(|l| Some(&l[l.find(marker)? + marker.len()..]))
+        .collect()
+}
+
+/// The default channel prints each warning exactly once, subscriber or not.
+#[test]
+fn by_default_without_a_subscriber_one_line() {
+    if !common::stub_host_without_init("by_default_without_a_subscriber_one_line") {
+        return;
+    }
+    assert_eq!(channel("auto", "none"), (1, 0));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn by_default_with_a_subscriber_nothing_on_stderr() {
+    if !common::stub_host_without_init("by_default_with_a_subscriber_nothing_on_stderr") {
+        return;
+    }
+    assert_eq!(channel("auto", "warn"), (0, 1));
+}
+
+/// A subscriber that filters the warning out does not silence it.
+#[cfg(feature = "tracing")]
+#[test]
+fn by_default_a_subscriber_that_filters_warnings_out_leaves_them_on_stderr() {
+    if !common::stub_host_without_init(
+        "by_default_a_subscriber_that_filters_warnings_out_leaves_them_on_stderr",
+    ) {
+        return;
+    }
+    assert_eq!(channel("auto", "error"), (1, 0));
+}
+
+#[test]
+fn the_stderr_channel() {
+    if !common::stub_host_without_init("the_stderr_channel") {
+        return;
+    }
+    assert_eq!(channel("stderr", "none"), (1, 0));
+    #[cfg(feature = "tracing")]
+    assert_eq!(channel("stderr", "warn"), (1, 0));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn the_tracing_channel() {
+    if !common::stub_host_without_init("the_tracing_channel") {
+        return;
+    }
+    assert_eq!(channel("tracing", "warn"), (0, 1));
+    // Chosen, so nothing on stderr even with no subscriber to see it.
+    assert_eq!(channel("tracing", "none"), (0, 0));
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn the_both_channel() {
+    if !common::stub_host_without_init("the_both_channel") {
+        return;
+    }
+    assert_eq!(channel("both", "warn"), (1, 1));
+}
+
+#[test]
+fn the_off_channel() {
+    if !common::stub_host_without_init("the_off_channel") {
+        return;
+    }
+    assert_eq!(channel("off", "none"), (0, 0));
+    #[cfg(feature = "tracing")]
+    assert_eq!(channel("off", "warn"), (0, 0));
 }
 
 /// Not a test: a process started with `CASE` runs only that case (ignored,
@@ -229,6 +406,27 @@ fn the_route_is_reported() {
         Route::Direct(DirectReason::Disabled)
     );
     assert!(DoubleSpawn::enabled().is_active());
+}
+
+/// A configuration read from a variable names it when the variable turned
+/// double spawning off; the process default names `DOUBLE_SPAWN`.
+#[test]
+fn a_disabling_variable_is_named_in_the_route() {
+    let (stdout, _) = run_case(
+        "route-by-env",
+        &[
+            ("MY_RUNNER_DOUBLE_SPAWN", " Off "),
+            (DoubleSpawn::ENV_VAR, "0"),
+        ],
+    );
+    assert_eq!(
+        marked(&stdout, "ROUTE "),
+        [
+            "direct: double spawning is disabled by MY_RUNNER_DOUBLE_SPAWN=Off",
+            "direct: double spawning is disabled by DOUBLE_SPAWN=0",
+        ],
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -294,8 +294,11 @@ mod unix {
         if !crate::common::stub_host_without_init("std_stub_form_converts_to_tokio") {
             return;
         }
-        assert!(DoubleSpawn::new().is_active(), "double spawning is off");
-        let mut std_cmd = DoubleSpawn::new().std_command("sh");
+        assert!(
+            DoubleSpawn::process_default().is_active(),
+            "double spawning is off"
+        );
+        let mut std_cmd = DoubleSpawn::process_default().std_command("sh");
         std_cmd
             .arg("-c")
             .arg(r#"read -r s < /proc/$$/stat; echo "$s"; echo "env=$CONVERTED"; pwd; echo "argv0=$0""#)
@@ -340,5 +343,53 @@ mod unix {
             "{out}"
         );
         assert_eq!(&lines[1..], ["env=yes", "/", "argv0=sh"], "{out}");
+    }
+
+    /// `JobControl::spawn` takes a std command by value, and a job control
+    /// made with a library's configuration spawns with it: the stub-form
+    /// command whose program fails to `exec` exits with that configuration's code, not
+    /// the process default's 127.
+    #[test]
+    fn job_control_spawns_std_commands_with_its_own_configuration() {
+        if !crate::common::stub_host_without_init(
+            "job_control_spawns_std_commands_with_its_own_configuration",
+        ) {
+            return;
+        }
+        use double_spawn::job_control::JobControl;
+        use std::os::unix::fs::PermissionsExt;
+        // A script whose interpreter is missing: the parent's check of a
+        // stub-form command's program passes (an executable file), and only
+        // the stub's `exec` fails (a missing program fails `spawn()` itself).
+        let dir = common::TempDir::new("runner-exit-code");
+        let script = dir.0.join("no-interpreter-ds");
+        std::fs::write(&script, "#!/nonexistent-ds/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = DoubleSpawn::enabled().try_exec_failure_code(93).unwrap();
+        let jc = JobControl::with_config(config);
+        assert_eq!(jc.config(), config);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (missing, plain) = rt.block_on(async {
+            let mut cmd = config.std_command(&script);
+            cmd.stdin(Stdio::null()).stderr(Stdio::null());
+            let mut missing = jc.spawn(cmd).expect("spawn the stub-form command");
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                "[ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = $$ ] && exit 7",
+            ]);
+            let mut plain = jc.spawn(cmd).expect("spawn the plain command");
+            let wait = async { (missing.wait().await, plain.wait().await) };
+            tokio::time::timeout(Duration::from_secs(20), wait)
+                .await
+                .expect("the jobs did not finish")
+        });
+        assert_eq!(missing.unwrap().code(), Some(93));
+        // 7: the shell leads its own process group (JobControl's process_group(0)).
+        assert_eq!(plain.unwrap().code(), Some(7));
+        assert!(jc.is_empty());
     }
 }

@@ -142,11 +142,20 @@ fn run_all(opts: &Options) -> u8 {
     );
     // The configuration double_spawn() uses: DOUBLE_SPAWN=embedded chooses
     // the embedded stub, DOUBLE_SPAWN=0 turns double spawning off.
-    let route = double_spawn::DoubleSpawn::new().route();
+    let route = double_spawn::DoubleSpawn::process_default().route();
     println!("double_spawn() route: {route}\n");
+    // The columns count different things: "stuck" is workers, not spawns,
+    // and a run ends at its first stuck spawn, so it can exceed "spawned".
+    println!("  spawned    spawn calls that returned");
+    println!(
+        "  stuck      workers whose spawn call had not returned after {} s: each is a hang; \
+         the first ends the run, so this can exceed \"spawned\"",
+        HANG_AFTER.as_secs()
+    );
+    println!("  continued  children seen stopped and sent SIGCONT\n");
     println!(
         "{:<14} {:>7} {:>6} {:>10} {:>8}",
-        "variant", "spawns", "hangs", "continued", "time"
+        "variant", "spawned", "stuck", "continued", "time"
     );
     let mut double_hung = false;
     let mut direct_hung = false;

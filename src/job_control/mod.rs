@@ -27,10 +27,15 @@
 //! This module does those things and leaves policy (what to run, how many
 //! at once, what to print, how long the grace period is) to the supervisor:
 //!
-//! - [`JobControl`] spawns jobs in their own process groups through
-//!   [`double_spawn()`](crate::DoubleSpawnExt::double_spawn), keeps the
+//! - [`JobControl`] spawns jobs (tokio or std commands: [`JobCommand`]) in
+//!   their own process groups through
+//!   [`double_spawn()`](crate::DoubleSpawnExt::double_spawn) (or a
+//!   configuration of your own, [`JobControl::with_config`]), keeps the
 //!   list of live groups, and stops, continues, terminates or kills them
 //!   all; [`JobControl::suspend`] is the whole Ctrl-Z sequence.
+//! - [`Signal`] is nix's signal type, re-exported so that
+//!   [`Job::signal`] and [`JobControl::signal_all`] need no `nix`
+//!   dependency of your own.
 //! - [`Job`] is one spawned job: wait for it, signal its group.
 //! - [`Signals`] delivers SIGTSTP, SIGINT, SIGTERM, SIGHUP and SIGQUIT as
 //!   [`JobSignal`]s.
@@ -105,13 +110,82 @@ use std::io;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use nix::sys::signal::{killpg, raise, Signal};
+use nix::sys::signal::{killpg, raise};
 use nix::unistd::Pid;
 
-use crate::DoubleSpawnExt;
+use crate::{DoubleSpawn, DoubleSpawnExt};
 
 pub use clock::PausableClock;
 pub use signals::{JobSignal, Signals};
+
+/// A signal, as [`Job::signal`], [`JobControl::signal_all`] and
+/// [`JobSignal::signal`] take and give it: nix's `Signal`, re-exported so
+/// that a supervisor needs no `nix` dependency of its own (and no matching
+/// version).
+///
+/// ```
+/// use double_spawn::job_control::{JobSignal, Signal};
+/// assert_eq!(JobSignal::Stop.signal(), Signal::SIGTSTP);
+/// ```
+pub use nix::sys::signal::Signal;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for &mut tokio::process::Command {}
+    impl Sealed for tokio::process::Command {}
+    impl Sealed for std::process::Command {}
+}
+
+/// A command [`JobControl::spawn`] takes: a `&mut tokio::process::Command`,
+/// or a `tokio::process::Command` or `std::process::Command` by value.
+///
+/// A job is waited for asynchronously ([`Job::wait`]), so its child is a
+/// tokio child: a std command is converted with
+/// `tokio::process::Command::from`, which takes it by value (as tokio's own
+/// conversion does) and keeps every setting, `pre_exec` closures included.
+/// That is how a command built in stub form with
+/// [`DoubleSpawn::std_command`] (or by code that only knows std) becomes a
+/// job. Spawning needs a tokio runtime either way, as
+/// `tokio::process::Command::spawn` does.
+///
+/// ```no_run
+/// use double_spawn::job_control::JobControl;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let jc = JobControl::new();
+/// let mut tokio_cmd = tokio::process::Command::new("sleep");
+/// tokio_cmd.arg("1");
+/// let mut a = jc.spawn(&mut tokio_cmd)?;
+/// let mut std_cmd = std::process::Command::new("sleep");
+/// std_cmd.arg("1");
+/// let mut b = jc.spawn(std_cmd)?;
+/// a.wait().await?;
+/// b.wait().await?;
+/// # Ok(()) }
+/// ```
+pub trait JobCommand: sealed::Sealed {
+    /// Runs `f` on the command as a tokio command.
+    #[doc(hidden)]
+    fn with_tokio<R>(self, f: impl FnOnce(&mut tokio::process::Command) -> R) -> R;
+}
+
+impl JobCommand for &mut tokio::process::Command {
+    fn with_tokio<R>(self, f: impl FnOnce(&mut tokio::process::Command) -> R) -> R {
+        f(self)
+    }
+}
+
+impl JobCommand for tokio::process::Command {
+    fn with_tokio<R>(mut self, f: impl FnOnce(&mut tokio::process::Command) -> R) -> R {
+        f(&mut self)
+    }
+}
+
+impl JobCommand for std::process::Command {
+    fn with_tokio<R>(self, f: impl FnOnce(&mut tokio::process::Command) -> R) -> R {
+        f(&mut tokio::process::Command::from(self))
+    }
+}
 
 /// The jobs of one supervisor: spawns them, each in its own process group,
 /// and passes stop, continue, terminate and kill on to all of them.
@@ -131,6 +205,8 @@ pub struct JobControl {
 struct Shared {
     groups: Mutex<Groups>,
     clock: PausableClock,
+    /// The configuration jobs are spawned with; `None`: the process default.
+    config: Option<DoubleSpawn>,
 }
 
 #[derive(Debug, Default)]
@@ -188,9 +264,37 @@ impl Shared {
 }
 
 impl JobControl {
-    /// No jobs yet; the clock starts now.
+    /// No jobs yet; the clock starts now. Jobs are spawned with the
+    /// process default ([`DoubleSpawn::process_default`], at each spawn).
     pub fn new() -> JobControl {
         JobControl::default()
+    }
+
+    /// As [`new`](JobControl::new), but every job is spawned with `config`
+    /// (`double_spawn_with(config)`): for a library, which keeps its own
+    /// configuration rather than setting the process default (see
+    /// [the runners guide](crate::runners#in-a-library)).
+    ///
+    /// ```
+    /// use double_spawn::{job_control::JobControl, DoubleSpawn};
+    ///
+    /// let jc = JobControl::with_config(DoubleSpawn::from_env("MY_LIBRARY_DOUBLE_SPAWN"));
+    /// assert_eq!(jc.config().get_env_var(), Some("MY_LIBRARY_DOUBLE_SPAWN"));
+    /// ```
+    pub fn with_config(config: DoubleSpawn) -> JobControl {
+        JobControl {
+            shared: Arc::new(Shared {
+                config: Some(config),
+                ..Shared::default()
+            }),
+        }
+    }
+
+    /// The configuration the next job will be spawned with.
+    pub fn config(&self) -> DoubleSpawn {
+        self.shared
+            .config
+            .unwrap_or_else(DoubleSpawn::process_default)
     }
 
     /// The clock that [`stop`](JobControl::stop) pauses and
@@ -200,10 +304,11 @@ impl JobControl {
         &self.shared.clock
     }
 
-    /// Spawns `cmd` as a new job, in a process group of its own
-    /// (`process_group(0)` is set on `cmd`), with
-    /// [`double_spawn()`](crate::DoubleSpawnExt::double_spawn) so that a
-    /// Ctrl-Z during the spawn cannot hang it.
+    /// Spawns `cmd` (a tokio or std command, see [`JobCommand`]) as a new
+    /// job, in a process group of its own (`process_group(0)` is set on
+    /// `cmd`), with
+    /// [`double_spawn_with`](crate::DoubleSpawnExt::double_spawn_with)`(`[`self.config()`](JobControl::config)`)`
+    /// so that a Ctrl-Z during the spawn cannot hang it.
     ///
     /// If the jobs are stopped at the moment (another thread is in
     /// [`suspend`](JobControl::suspend)), the new job is stopped too.
@@ -211,10 +316,15 @@ impl JobControl {
     /// # Errors
     /// Those of [`DoubleSpawnCommand::spawn`](crate::DoubleSpawnCommand):
     /// `NotFound` when the program does not exist, and so on.
-    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<Job> {
+    pub fn spawn(&self, cmd: impl JobCommand) -> io::Result<Job> {
+        cmd.with_tokio(|cmd| self.spawn_tokio(cmd))
+    }
+
+    fn spawn_tokio(&self, cmd: &mut tokio::process::Command) -> io::Result<Job> {
         cmd.process_group(0);
+        let config = self.config();
         let mut groups = self.shared.groups();
-        let child = cmd.double_spawn().spawn()?;
+        let child = cmd.double_spawn_with(config).spawn()?;
         let pid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())

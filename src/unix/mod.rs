@@ -23,8 +23,8 @@ use std::sync::OnceLock;
 use nix::libc;
 
 pub(crate) use guard::Guard;
+use inspect::Hidden;
 pub(crate) use rewrite::IoDefaults;
-use rewrite::{Rewritten, Uncarried};
 
 use crate::config::{DoubleSpawn, Stub};
 use crate::fallback;
@@ -233,7 +233,7 @@ pub(crate) struct StubPath {
 fn availability(config: &DoubleSpawn) -> Result<StubPath, DirectReason> {
     keep_constructor_linked();
     if !config.is_enabled() {
-        return Err(DirectReason::Disabled);
+        return Err(config.disabled_reason());
     }
     if config.get_stub() == Stub::Embedded {
         if let Some(path) = embedded_stub() {
@@ -301,6 +301,12 @@ fn check_embedded_path(program: &std::ffi::OsStr, stub: StubPath) -> io::Result<
     ))
 }
 
+/// The plain command `cmd` (in stub form or not) stands for
+/// (`DoubleSpawn::plain_command`).
+pub(crate) fn plain_command(cmd: &Command) -> io::Result<Command> {
+    rewrite::plain_command(cmd, is_stub_path)
+}
+
 /// The flags a command carries until it is spawned.
 fn build_flags(config: &DoubleSpawn) -> Flags {
     Flags {
@@ -329,6 +335,324 @@ pub(crate) fn stub_form(program: &std::ffi::OsStr, config: &DoubleSpawn) -> Comm
     }
 }
 
+/// How one command is to be spawned. [`plan`] decides it; `prepare` acts on
+/// it and `command_route` reports it, so a command's route and its spawn
+/// can never disagree.
+#[derive(Debug)]
+enum Plan {
+    /// The caller's command, directly and without the guard, exactly as
+    /// `cmd.spawn()` would spawn it; `why` is reported as `report` says.
+    Direct {
+        why: DirectReason,
+        detail: Option<String>,
+        report: Report,
+    },
+    /// The caller's command, directly, but with SIGTSTP still blocked: the
+    /// parent's check found that its program cannot be run, and a direct
+    /// spawn lets the C library and the kernel produce the error, in their
+    /// own order (a process group or working directory that fails first).
+    /// The spawn fails, so no child starts with SIGTSTP blocked, unless the
+    /// program appears between the check and the spawn (crate docs, "What
+    /// differs").
+    Checked,
+    /// A stub-form command, as it is, under the guard.
+    InPlace(StubPath),
+    /// The stub's command, built from the caller's, under the guard.
+    Stub {
+        stub: StubPath,
+        hidden: Hidden,
+        exec_path: OsString,
+    },
+}
+
+/// When a direct spawn's reason is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Report {
+    /// Before the spawn (an error instead in strict mode), if the reason is
+    /// one that is reported at all.
+    Before,
+    /// After the spawn, and only if it succeeded: std's NUL placeholder text
+    /// is either a NUL (the spawn fails, nothing ran unprotected) or literal.
+    IfSpawned,
+    /// Never: the spawn is certain to fail before any child exists.
+    Never,
+}
+
+/// Decides how `cmd` is spawned with `config`.
+///
+/// `sigtstp_blocked` says whether the spawning thread blocks SIGTSTP; it is
+/// asked only once a stub is to be used (`prepare` takes the guard there,
+/// `command_route` reads the thread's mask). Everything else is read from
+/// the command, the process and the file system; nothing is reported.
+fn plan(
+    cmd: &Command,
+    config: &DoubleSpawn,
+    sigtstp_blocked: &mut dyn FnMut() -> io::Result<bool>,
+) -> io::Result<Plan> {
+    let direct = |why: DirectReason, detail: Option<String>| {
+        Ok(Plan::Direct {
+            why,
+            detail,
+            report: Report::Before,
+        })
+    };
+    let stub_form = rewrite::is_stub_form(cmd, is_stub_path);
+    if !exposure::needs_stub(cmd) && !stub_form {
+        // No stop can catch this spawn before `exec` on this system: a
+        // direct spawn is safe and exact, and nothing is reported.
+        return direct(DirectReason::KernelSpawn, None);
+    }
+    let stub = match availability(config) {
+        Ok(stub) => stub,
+        Err(reason) => return direct(reason, None),
+    };
+    if stub_form {
+        sigtstp_blocked()?;
+        check_embedded_path(cmd.get_program(), stub)?;
+        check_stub_form_target(cmd)?;
+        return Ok(Plan::InPlace(stub));
+    }
+    // std refuses a NUL before anything else (issue 16, kinds 1 and 2):
+    // leave it to std, before any lookup, so its `InvalidInput` wins.
+    let hidden = rewrite::carried_settings(cmd);
+    let arg0 = hidden.as_ref().ok().and_then(|h| h.arg0.as_deref());
+    match rewrite::nul(cmd, arg0) {
+        Some(rewrite::Nul::Env) => {
+            return Ok(Plan::Direct {
+                why: DirectReason::NulByte,
+                detail: None,
+                report: Report::Never,
+            })
+        }
+        Some(rewrite::Nul::Placeholder) => {
+            return Ok(Plan::Direct {
+                why: DirectReason::NulByte,
+                detail: Some(NUL_DETAIL.to_string()),
+                report: Report::IfSpawned,
+            })
+        }
+        None => {}
+    }
+    if sigtstp_blocked()? {
+        // The caller blocks SIGTSTP itself, the child inherits that, and no
+        // stop can reach it before exec: a direct spawn is safe and exact.
+        return direct(DirectReason::SigtstpBlocked, None);
+    }
+    let hidden = match hidden {
+        Ok(hidden) => hidden,
+        Err(setting) => return direct(DirectReason::UncarriedSetting, Some(setting)),
+    };
+    let stub = match choose_stub(stub, cmd, &hidden) {
+        Ok(stub) => stub,
+        Err((why, detail)) => return direct(why, Some(detail)),
+    };
+    match rewrite::resolve_target(cmd, cmd.get_program(), &hidden) {
+        Ok(exec_path) => Ok(Plan::Stub {
+            stub,
+            hidden,
+            exec_path,
+        }),
+        // Not the parent's error: the C library's (issue 16, kind 3).
+        Err(_) => Ok(Plan::Checked),
+    }
+}
+
+/// The stub that can carry this command exactly, starting from `stub`, the
+/// configuration's: a program that names the spawner through `/proc/self`
+/// and loader variables meant for the target each rule one stub out.
+fn choose_stub(
+    stub: StubPath,
+    cmd: &Command,
+    hidden: &Hidden,
+) -> Result<StubPath, (DirectReason, String)> {
+    let program = cmd.get_program();
+    let names_exe = match self_reference(program) {
+        Some(SelfName::Exe) => true,
+        Some(SelfName::Fd(fd)) if is_close_on_exec(fd) => {
+            // Open in the direct child at its `exec` (the kernel closes
+            // close-on-exec descriptors only once the new image is in), but
+            // closed in the stub, which `exec`ed once already.
+            return Err((
+                DirectReason::ProcSelf,
+                format!("{program:?} names descriptor {fd}, which is close-on-exec here"),
+            ));
+        }
+        Some(SelfName::Fd(_)) | None => false,
+    };
+    let mut stub = stub;
+    if names_exe && stub.embedded {
+        // In the embedded stub `/proc/self/exe` is the stub's memory file;
+        // in the current executable's stub it is this very binary (kind 4).
+        stub = current_exe_stub()
+            .map(|path| StubPath {
+                path,
+                embedded: false,
+            })
+            .map_err(|why| {
+                (
+                    DirectReason::ProcSelf,
+                    format!(
+                        "{program:?} would name the embedded stub, and the current \
+                         executable cannot be the stub ({why})"
+                    ),
+                )
+            })?;
+    }
+    if !stub.embedded {
+        if let Some(var) = loader_variable_changed(cmd, hidden.env_clear) {
+            // The loader would apply it to the stub, a dynamic program
+            // (kind 6); the embedded stub is static and has no loader.
+            let embedded = if names_exe {
+                None
+            } else {
+                quiet_embedded_stub()
+            };
+            stub = embedded.ok_or_else(|| {
+                (
+                    DirectReason::LoaderVariables,
+                    format!("{var:?} (for {program:?})"),
+                )
+            })?;
+        }
+    }
+    Ok(stub)
+}
+
+/// The embedded stub when it can be used, without the report `embedded_stub`
+/// makes of a refusal: this is a detour of the current-executable route,
+/// whose own fallback is reported instead.
+fn quiet_embedded_stub() -> Option<StubPath> {
+    #[cfg(double_spawn_embedded)]
+    if let Ok(path) = loader::embedded_stub() {
+        return Some(StubPath {
+            path,
+            embedded: true,
+        });
+    }
+    None
+}
+
+/// What a program names in the spawning process's own `/proc` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SelfName {
+    /// `/proc/self/exe`, `/proc/thread-self/exe`: the process's executable.
+    Exe,
+    /// `/proc/self/fd/N`, `/proc/thread-self/fd/N`, `/dev/fd/N`.
+    Fd(i32),
+}
+
+/// How `program` names the spawning process itself, which in a stub is the
+/// stub. `/proc/<pid>/...` with the spawner's pid is not such a name: it
+/// names the spawner in the direct child and in the stub alike. Only these
+/// spellings are recognised (no `.` or doubled `/`).
+fn self_reference(program: &std::ffi::OsStr) -> Option<SelfName> {
+    let bytes = program.as_encoded_bytes();
+    let fd = |digits: &[u8]| {
+        (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(digits).ok()?.parse().ok())
+            .flatten()
+            .map(SelfName::Fd)
+    };
+    if let Some(n) = bytes.strip_prefix(b"/dev/fd/") {
+        return fd(n);
+    }
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let rest = bytes
+        .strip_prefix(b"/proc/self/")
+        .or_else(|| bytes.strip_prefix(b"/proc/thread-self/"))?;
+    if rest == b"exe" {
+        return Some(SelfName::Exe);
+    }
+    fd(rest.strip_prefix(b"fd/")?)
+}
+
+/// Whether descriptor `fd` (above 2: the standard slots are the command's
+/// to set) is open and close-on-exec in this process.
+fn is_close_on_exec(fd: i32) -> bool {
+    if fd <= 2 {
+        return false;
+    }
+    // SAFETY: F_GETFD on a descriptor number only reads kernel state.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags != -1 && flags & libc::FD_CLOEXEC != 0
+}
+
+/// Whether `key` is read by the dynamic loader (or the C library's start-up)
+/// of a dynamically linked program: the current-executable stub would obey
+/// it before the target does. `MALLOC_*` and the like are left out: they
+/// configure `malloc`, which the stub never calls before its `exec`.
+fn is_loader_variable(key: &[u8]) -> bool {
+    key.starts_with(b"LD_")
+        || key == b"GLIBC_TUNABLES"
+        || (cfg!(target_vendor = "apple") && key.starts_with(b"DYLD_"))
+}
+
+/// A loader variable whose value in the target's environment differs from
+/// this process's own (set, changed, removed, or cleared away). One that
+/// equals this process's own (cargo's `LD_LIBRARY_PATH` for test binaries)
+/// acts on the stub exactly as it acted on this process, the same binary.
+fn loader_variable_changed(cmd: &Command, env_clear: bool) -> Option<OsString> {
+    for (key, value) in cmd.get_envs() {
+        if is_loader_variable(key.as_encoded_bytes())
+            && value.map(|v| v.to_owned()) != std::env::var_os(key)
+        {
+            return Some(key.to_owned());
+        }
+    }
+    if env_clear {
+        // Every variable of this process is gone unless set again (equal:
+        // the loop above compared those that were).
+        return std::env::vars_os().map(|(key, _)| key).find(|key| {
+            is_loader_variable(key.as_encoded_bytes())
+                && !cmd
+                    .get_envs()
+                    .any(|(k, v)| k == key.as_os_str() && v.is_some())
+        });
+    }
+    None
+}
+
+/// Checks a stub-form command's target (its `argv[2]`) as a direct spawn
+/// would, with the command's environment, working directory and ids, so
+/// that a program that cannot be run fails `spawn()` with the direct
+/// spawn's error rather than starting a stub that exits 127 (issue 17).
+/// What `pre_exec` closures change (a `chdir`, the ids) is invisible here:
+/// the crate docs say so.
+fn check_stub_form_target(cmd: &Command) -> io::Result<()> {
+    let Some(target) = cmd.get_args().nth(1) else {
+        return Ok(()); // malformed: the stub says so
+    };
+    let Ok(hidden) = inspect::hidden_settings(cmd) else {
+        return Ok(()); // spawned as it is, the stub looks it up
+    };
+    rewrite::resolve_target(cmd, target, &hidden).map(drop)
+}
+
+/// The route `cmd` would take now with `config` (`DoubleSpawnCommand::route`).
+pub(crate) fn command_route(cmd: &Command, config: &DoubleSpawn) -> Route {
+    let mut blocked = || {
+        let mask = nix::sys::signal::SigSet::thread_get_mask().map_err(io::Error::from)?;
+        Ok(mask.contains(nix::sys::signal::Signal::SIGTSTP))
+    };
+    let stub = match plan(cmd, config, &mut blocked) {
+        Ok(Plan::Direct { why, .. }) => return Route::Direct(why),
+        Ok(Plan::Checked) => return Route::Direct(DirectReason::ProgramNotRunnable),
+        Ok(Plan::InPlace(stub)) | Ok(Plan::Stub { stub, .. }) => stub,
+        // The spawn fails before any child exists (a stub-form command's
+        // descriptor or target): its route is the configuration's.
+        Err(_) => return route(config),
+    };
+    match stub {
+        StubPath {
+            path,
+            embedded: true,
+        } => Route::Embedded { path },
+        StubPath { path, .. } => Route::CurrentExe { path },
+    }
+}
+
 /// What to spawn, decided under the guard.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -341,14 +665,16 @@ pub(crate) struct Prepared {
     reset_arg0: Option<Flags>,
     /// Which stub, for the `tracing` event.
     pub(crate) embedded: bool,
-    /// A direct spawn to report only if it succeeds (see `Uncarried`).
-    report_if_spawned: bool,
+    /// Set for a direct spawn under the guard (`Plan::Checked`).
+    checked: bool,
+    /// A direct spawn to report only if it succeeds (`Report::IfSpawned`).
+    report_if_spawned: Option<DirectReason>,
 }
 
 /// What is reported when a command holding std's NUL placeholder text
 /// spawns directly and succeeds.
 const NUL_DETAIL: &str =
-    "an argument, the program or the directory is the text std shows for a NUL byte";
+    "an argument, argv[0], the program or the directory is the text std shows for a NUL byte";
 
 impl Prepared {
     fn direct() -> Prepared {
@@ -357,14 +683,27 @@ impl Prepared {
             guard: None,
             reset_arg0: None,
             embedded: false,
-            report_if_spawned: false,
+            checked: false,
+            report_if_spawned: None,
         }
     }
 
     /// True when the caller's command is in stub form and is to be spawned
     /// as it is, under the guard.
     pub(crate) fn in_place(&self) -> bool {
-        self.stub.is_none() && self.guard.is_some()
+        self.reset_arg0.is_some()
+    }
+
+    /// True when the caller's (plain) command is spawned directly under the
+    /// guard, its program having failed the parent's check.
+    pub(crate) fn checked(&self) -> bool {
+        self.checked
+    }
+
+    /// Releases the guard at once: the stub's spawn failed, and what follows
+    /// is a direct spawn (`spawn_via`'s `E2BIG` retry).
+    pub(crate) fn release(&mut self) {
+        self.guard = None;
     }
 
     /// Ends the spawn: resets a stub-form command's flags, releases the
@@ -374,13 +713,20 @@ impl Prepared {
             cmd.arg0(flags.to_arg0().as_str());
         }
         drop(self.guard);
-        if self.report_if_spawned && spawned {
-            let _ = fallback::direct(DirectReason::UncarriedSetting, Some(NUL_DETAIL), false);
+        if let (Some(reason), true) = (self.report_if_spawned, spawned) {
+            let _ = fallback::direct(reason, Some(NUL_DETAIL), false);
         }
     }
 }
 
-/// Decides how to spawn `cmd` and blocks SIGTSTP for the spawn.
+/// Whether a spawn failed because its argument list is too long
+/// (`E2BIG`): the stub's command line is longer than the caller's.
+pub(crate) fn is_too_long(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::E2BIG)
+}
+
+/// Decides how to spawn `cmd` (see [`plan`]) and blocks SIGTSTP for the
+/// spawn.
 ///
 /// Falls back to a direct spawn, reported (or an error in strict mode),
 /// where no stub is available or the command cannot be carried to one.
@@ -389,30 +735,55 @@ pub(crate) fn prepare(
     config: &DoubleSpawn,
     io: IoDefaults,
 ) -> io::Result<Prepared> {
-    if !exposure::needs_stub(cmd) && !rewrite::is_stub_form(cmd, is_stub_path) {
-        // No stop can catch this spawn before `exec` on this system: a
-        // direct spawn is safe and exact, and nothing is reported.
-        return Ok(Prepared::direct());
-    }
-    let stub = match availability(config) {
-        Ok(stub) => stub,
-        Err(reason) => {
-            fallback::direct(reason, None, config.is_strict())?;
-            return Ok(Prepared::direct());
-        }
+    let mut guard = None;
+    let mut take_guard = || {
+        let g = Guard::block_sigtstp()?;
+        let blocked = g.was_blocked();
+        guard = Some(g);
+        Ok(blocked)
     };
-    let guard = Guard::block_sigtstp()?;
-    let in_place = rewrite::is_stub_form(cmd, is_stub_path);
-    if in_place {
-        check_embedded_path(cmd.get_program(), stub)?;
-    }
-    if guard.was_blocked() && !in_place {
-        // The caller blocks SIGTSTP itself, the child inherits that, and no
-        // stop can reach it before exec: a direct spawn is safe and exact.
-        return Ok(Prepared::direct());
-    }
+    let plan = plan(cmd, config, &mut take_guard)?;
+    let (stub, hidden, exec_path) = match plan {
+        Plan::Direct {
+            why,
+            detail,
+            report,
+        } => {
+            drop(guard);
+            return match report {
+                Report::Before => {
+                    fallback::direct(why, detail.as_deref(), config.is_strict())?;
+                    Ok(Prepared::direct())
+                }
+                Report::IfSpawned => {
+                    if config.is_strict() {
+                        fallback::direct(why, detail.as_deref(), true)?;
+                    }
+                    Ok(Prepared {
+                        report_if_spawned: Some(why),
+                        ..Prepared::direct()
+                    })
+                }
+                Report::Never => Ok(Prepared::direct()),
+            };
+        }
+        Plan::Checked => {
+            return Ok(Prepared {
+                guard,
+                checked: true,
+                ..Prepared::direct()
+            })
+        }
+        Plan::InPlace(stub) => (stub, None, None),
+        Plan::Stub {
+            stub,
+            hidden,
+            exec_path,
+        } => (stub, Some(hidden), Some(exec_path)),
+    };
+    let was_blocked = guard.as_ref().is_some_and(Guard::was_blocked);
     let flags = Flags {
-        unblock_tstp: !guard.was_blocked(),
+        unblock_tstp: !was_blocked,
         // Only a stub that runs after std's start-up (from `init()`, where
         // there is no glibc constructor) finds descriptors to close again;
         // the embedded stub and the constructor run before any runtime.
@@ -431,52 +802,29 @@ pub(crate) fn prepare(
         // and only the stub sees where the child really ended up.
         spawner_pgid: Some(nix::unistd::getpgrp().as_raw()),
         // `s` and `m` for a stub-form command (`stub_flags`).
-        ..stub_flags::in_place(cmd, in_place)
+        ..stub_flags::in_place(cmd, hidden.is_none())
     };
-    if in_place {
+    let (Some(hidden), Some(exec_path)) = (hidden, exec_path) else {
+        // In place.
         if io == IoDefaults::Output {
             rewrite::fill_unset_stdio(cmd, io)?;
         }
         let after = build_flags(config);
         cmd.arg0(flags.to_arg0().as_str());
         return Ok(Prepared {
-            stub: None,
-            guard: Some(guard),
+            guard,
             reset_arg0: Some(after),
             embedded: stub.embedded,
-            report_if_spawned: false,
+            ..Prepared::direct()
         });
-    }
-    match rewrite::stub_command(stub.path, cmd, io, flags)? {
-        Rewritten::Stub(stub_cmd) => Ok(Prepared {
-            stub: Some(stub_cmd),
-            guard: Some(guard),
-            reset_arg0: None,
-            embedded: stub.embedded,
-            report_if_spawned: false,
-        }),
-        Rewritten::Direct(Uncarried::Setting(setting)) => {
-            drop(guard);
-            fallback::direct(
-                DirectReason::UncarriedSetting,
-                Some(&setting),
-                config.is_strict(),
-            )?;
-            Ok(Prepared::direct())
-        }
-        Rewritten::Direct(Uncarried::NulPlaceholder) => {
-            drop(guard);
-            if config.is_strict() {
-                fallback::direct(DirectReason::UncarriedSetting, Some(NUL_DETAIL), true)?;
-            }
-            // A NUL byte makes the direct spawn fail exactly as it should;
-            // only if it succeeds was the text literal and worth reporting.
-            Ok(Prepared {
-                report_if_spawned: true,
-                ..Prepared::direct()
-            })
-        }
-    }
+    };
+    let stub_cmd = rewrite::stub_command(stub.path, cmd, &hidden, &exec_path, io, flags)?;
+    Ok(Prepared {
+        stub: Some(stub_cmd),
+        guard,
+        embedded: stub.embedded,
+        ..Prepared::direct()
+    })
 }
 
 /// Which of descriptors 0, 1, 2 a child that inherits them would find

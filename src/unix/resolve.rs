@@ -1,10 +1,14 @@
 //! Finding the target's executable the way a direct spawn would.
 //!
 //! The parent resolves the program before it starts the stub, for two
-//! reasons: `spawn()` must fail with the same error a direct spawn returns
-//! (same kind, same raw OS error) instead of starting a stub that then
-//! exits, and the stub must do no searching of its own (it receives a path
-//! it can `execv` at once).
+//! reasons: a program that cannot be run must fail `spawn()` instead of
+//! starting a stub that then exits, and the stub must do no searching of
+//! its own (it receives a path it can `execv` at once). For a plain
+//! command the error found here is not returned: the command is then
+//! spawned directly with SIGTSTP still blocked, so that the C library
+//! produces its own error in its own order (`plan` in `unix/mod.rs`). For a
+//! stub-form command, whose target only the stub can execute, this error is
+//! returned; it has the kind and raw OS error a direct spawn returns.
 //!
 //! The rules are those of glibc's `posix_spawnp` and `execvp`, which std
 //! uses (the first normally, the second when the command changes `PATH` or

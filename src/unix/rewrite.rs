@@ -11,6 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -53,57 +54,53 @@ pub(crate) fn is_stub_form(cmd: &Command, is_stub: impl Fn(&OsStr) -> bool) -> b
     cmd.get_args().next() == Some(OsStr::new(MARKER)) && is_stub(cmd.get_program())
 }
 
-/// The outcome of the rewrite.
-#[derive(Debug)]
-pub(crate) enum Rewritten {
-    /// The stub's command, carrying every setting.
-    Stub(Command),
-    /// The command cannot be carried exactly: spawn it directly (exactly as
-    /// `cmd.spawn()` would, so the result is never worse), for this reason.
-    Direct(Uncarried),
+/// A NUL byte std will refuse, found before anything else is looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nul {
+    /// In an environment entry the child would get (`get_envs` shows the
+    /// bytes): std's `spawn()` fails with `InvalidInput`, certainly.
+    Env,
+    /// The program, an argument, `argv[0]` or the working directory is the
+    /// text std puts in place of a string with a NUL byte: std fails with
+    /// `InvalidInput` if there was a NUL, and spawns if the text is literal.
+    Placeholder,
 }
 
-/// Why a command cannot be carried to the stub.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Uncarried {
-    /// A setting the `Debug` text shows that the stub's command cannot be
-    /// given (unstable std settings, or one a newer std added); it is named.
-    Setting(String),
-    /// A NUL byte, or the literal text std puts in its place: a direct spawn
-    /// fails with `InvalidInput` for the first and runs the second.
-    NulPlaceholder,
-}
-
-/// Builds the stub's command for `cmd`.
+/// Finds what std's own NUL check will see in `cmd`.
 ///
-/// Fails as a direct spawn of `cmd` would for a program that cannot be found
-/// or executed (`NotFound`, `PermissionDenied`, same raw OS error). What it
-/// cannot carry exactly it leaves to a direct spawn (`Rewritten::Direct`).
-pub(crate) fn stub_command(
-    exe: &Path,
-    cmd: &Command,
-    io: IoDefaults,
-    mut flags: Flags,
-) -> io::Result<Rewritten> {
-    let has_nul = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .chain(cmd.get_current_dir().map(Path::as_os_str))
-        .any(|s| s == NUL_PLACEHOLDER);
-    if has_nul {
-        return Ok(Rewritten::Direct(Uncarried::NulPlaceholder));
+/// std replaces a program, argument, `argv[0]` or working directory that
+/// holds a NUL by [`NUL_PLACEHOLDER`] and remembers it; it checks the
+/// environment when it builds the child's, so only an entry that is set
+/// (not one removed or cleared away) counts, and `=` in a key is no error
+/// (the child gets `A=B=v`, on every route alike). `arg0` is read from the
+/// `Debug` text (`Hidden::arg0`); `None` there is a program it equals.
+///
+/// Not seen: a NUL in an `arg0` or working directory that a later call
+/// replaced. std still refuses the command (it keeps the flag), and the
+/// getters show only the new value; such a command is double-spawned.
+pub(crate) fn nul(cmd: &Command, arg0: Option<&OsStr>) -> Option<Nul> {
+    let env = cmd
+        .get_envs()
+        .any(|(k, v)| v.is_some_and(|v| k.as_bytes().contains(&0) || v.as_bytes().contains(&0)));
+    if env {
+        return Some(Nul::Env);
     }
-    let hidden = match inspect::hidden_settings(cmd) {
-        Ok(hidden) => hidden,
-        Err(unsupported) => {
-            return Ok(Rewritten::Direct(Uncarried::Setting(format!(
-                "{} (of the command for {:?})",
-                unsupported.0,
-                cmd.get_program()
-            ))))
-        }
-    };
-    let program = cmd.get_program();
-    flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, &hidden);
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .chain(arg0)
+        .chain(cmd.get_current_dir().map(Path::as_os_str))
+        .any(|s| s == NUL_PLACEHOLDER)
+        .then_some(Nul::Placeholder)
+}
+
+/// Checks `program` as a direct spawn of `cmd` (its environment, working
+/// directory and ids) would find it, and returns the path the stub is to
+/// execute; fails with the error the parent's check found (see `resolve`).
+pub(crate) fn resolve_target(
+    cmd: &Command,
+    program: &OsStr,
+    hidden: &Hidden,
+) -> io::Result<OsString> {
     let access = if hidden.uid.is_some() || hidden.gid.is_some() {
         Access::As {
             uid: hidden.uid,
@@ -112,51 +109,128 @@ pub(crate) fn stub_command(
     } else {
         Access::CheckExecutable
     };
-    let exec_path = resolve::resolve(
+    resolve::resolve(
         program,
-        child_path(cmd, &hidden).as_deref(),
+        child_path(cmd, hidden).as_deref(),
         cmd.get_current_dir(),
         access,
-    )?;
+    )
+}
 
+/// Builds the stub's command for `cmd`, whose hidden settings are `hidden`
+/// and whose program was resolved to `exec_path` (`resolve_target`).
+pub(crate) fn stub_command(
+    exe: &Path,
+    cmd: &Command,
+    hidden: &Hidden,
+    exec_path: &OsStr,
+    io: IoDefaults,
+    mut flags: Flags,
+) -> io::Result<Command> {
+    let program = cmd.get_program();
+    flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, hidden);
     let mut stub = Command::new(exe);
     stub.arg(MARKER)
         .arg(exec_path)
         .arg(hidden.arg0.as_deref().unwrap_or(program))
         .args(cmd.get_args());
 
-    if hidden.env_clear {
-        stub.env_clear();
-    }
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => stub.env(key, value),
-            None => stub.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        stub.current_dir(dir);
-    }
-    if let Some(uid) = hidden.uid {
-        stub.uid(uid);
-    }
-    if let Some(gid) = hidden.gid {
-        stub.gid(gid);
-    }
-    if let Some(pgroup) = hidden.pgroup {
-        stub.process_group(pgroup);
-    }
-    for (slot, spec) in hidden.stdio.iter().enumerate() {
-        let spec = match spec {
-            StdioSpec::Unset => io.for_unset(slot),
-            other => *other,
-        };
+    let stdio = carry_settings(cmd, hidden, &mut stub, Some(io))?;
+    for (slot, spec) in stdio.iter().enumerate() {
         // Only an inherited descriptor can be closed in the target.
-        flags.close_std[slot] &= spec == StdioSpec::Inherit;
-        set_stdio(&mut stub, slot, spec)?;
+        flags.close_std[slot] &= *spec == StdioSpec::Inherit;
     }
     stub.arg0(flags.to_arg0().as_str());
-    Ok(Rewritten::Stub(stub))
+    Ok(stub)
+}
+
+/// Gives `to` every setting of `from` but its program and arguments: the
+/// environment (cleared, set, removed), working directory, uid/gid, process
+/// group and stdio (unset slots get the defaults of `io`, or stay unset for
+/// `None`). Returns the stdio given, slot by slot.
+fn carry_settings(
+    from: &Command,
+    hidden: &Hidden,
+    to: &mut Command,
+    io: Option<IoDefaults>,
+) -> io::Result<[StdioSpec; 3]> {
+    if hidden.env_clear {
+        to.env_clear();
+    }
+    for (key, value) in from.get_envs() {
+        match value {
+            Some(value) => to.env(key, value),
+            None => to.env_remove(key),
+        };
+    }
+    if let Some(dir) = from.get_current_dir() {
+        to.current_dir(dir);
+    }
+    if let Some(uid) = hidden.uid {
+        to.uid(uid);
+    }
+    if let Some(gid) = hidden.gid {
+        to.gid(gid);
+    }
+    if let Some(pgroup) = hidden.pgroup {
+        to.process_group(pgroup);
+    }
+    let mut given = hidden.stdio;
+    for (slot, spec) in given.iter_mut().enumerate() {
+        if let (StdioSpec::Unset, Some(io)) = (*spec, io) {
+            *spec = io.for_unset(slot);
+        }
+        if *spec != StdioSpec::Unset {
+            set_stdio(to, slot, *spec)?;
+        }
+    }
+    Ok(given)
+}
+
+/// The plain command a stub-form command stands for: the target's program,
+/// `argv[0]` and arguments from the stub's arguments, every other setting
+/// carried over (stdio the stub-form command leaves unset stays unset). A
+/// command not in stub form (made when no stub was available) is copied.
+/// `pre_exec` closures cannot be moved and stay behind.
+pub(crate) fn plain_command(
+    cmd: &Command,
+    is_stub: impl Fn(&OsStr) -> bool,
+) -> io::Result<Command> {
+    let hidden = hidden_settings(cmd)?;
+    let mut args = cmd.get_args();
+    let (program, arg0) = if is_stub_form(cmd, is_stub) {
+        args.next(); // the marker
+        match (args.next(), args.next()) {
+            (Some(program), Some(arg0)) => (program, Some(arg0)),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a stub-form command without its program and argv[0]",
+                ))
+            }
+        }
+    } else {
+        (cmd.get_program(), hidden.arg0.as_deref())
+    };
+    let mut plain = Command::new(program);
+    if let Some(arg0) = arg0.filter(|a| *a != program) {
+        plain.arg0(arg0);
+    }
+    plain.args(args);
+    carry_settings(cmd, &hidden, &mut plain, None)?;
+    Ok(plain)
+}
+
+/// Reads the hidden settings of `cmd`, or names the one that cannot be
+/// carried to the stub's command.
+pub(crate) fn carried_settings(cmd: &Command) -> Result<Hidden, String> {
+    inspect::hidden_settings(cmd).map_err(|unsupported| {
+        format!(
+            "{} (of the command for {:?})",
+            unsupported.0,
+            cmd.get_program()
+        )
+    })
 }
 
 /// Gives the stdio a stub-form command leaves unset the defaults of `io`,
@@ -236,10 +310,9 @@ mod tests {
     }
 
     fn rewrite(cmd: &Command, io: IoDefaults, flags: Flags) -> Command {
-        match stub_command(Path::new(EXE), cmd, io, flags).unwrap() {
-            Rewritten::Stub(stub) => stub,
-            Rewritten::Direct(why) => panic!("not carried: {why:?}"),
-        }
+        let hidden = carried_settings(cmd).unwrap();
+        let exec_path = resolve_target(cmd, cmd.get_program(), &hidden).unwrap();
+        stub_command(Path::new(EXE), cmd, &hidden, &exec_path, io, flags).unwrap()
     }
 
     #[test]
@@ -306,12 +379,11 @@ mod tests {
 
     #[test]
     fn errors_match_a_direct_spawn() {
-        let exe = Path::new(EXE);
-        let kind = |cmd: &Command| {
-            stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT)
-                .unwrap_err()
-                .kind()
+        let check = |cmd: &Command| {
+            let hidden = carried_settings(cmd).unwrap();
+            resolve_target(cmd, cmd.get_program(), &hidden)
         };
+        let kind = |cmd: &Command| check(cmd).unwrap_err().kind();
         assert_eq!(
             kind(&Command::new("no-such-program-ds")),
             io::ErrorKind::NotFound
@@ -322,22 +394,16 @@ mod tests {
             kind(Command::new("sh").env("PATH", "/nonexistent-ds")),
             io::ErrorKind::NotFound
         );
-        let ok = |cmd: &Command| {
-            matches!(
-                stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
-                Ok(Rewritten::Stub(_))
-            )
-        };
         assert!(
-            ok(Command::new("sh").env_clear()),
+            check(Command::new("sh").env_clear()).is_ok(),
             "no PATH: the libc default finds sh"
         );
-        assert!(ok(Command::new("sh").env_remove("PATH")));
+        assert!(check(Command::new("sh").env_remove("PATH")).is_ok());
     }
 
     #[test]
-    fn nul_bytes_are_left_to_a_direct_spawn() {
-        let exe = Path::new(EXE);
+    fn nul_bytes_std_refuses_are_found() {
+        let arg0 = |cmd: &Command| carried_settings(cmd).unwrap().arg0;
         let mut arg = Command::new("sh");
         arg.arg("a\0b");
         let mut program = Command::new("s\0h");
@@ -346,14 +412,30 @@ mod tests {
         dir.current_dir("a\0");
         let mut literal = Command::new("echo");
         literal.arg(NUL_PLACEHOLDER);
-        for cmd in [&arg, &program, &dir, &literal] {
-            assert!(
-                matches!(
-                    stub_command(exe, cmd, IoDefaults::Spawn, Flags::DEFAULT),
-                    Ok(Rewritten::Direct(Uncarried::NulPlaceholder))
-                ),
+        let mut zero = Command::new("echo");
+        zero.arg0("a\0b");
+        for cmd in [&arg, &program, &dir, &literal, &zero] {
+            assert_eq!(
+                nul(cmd, arg0(cmd).as_deref()),
+                Some(Nul::Placeholder),
                 "{cmd:?}"
             );
+        }
+        let mut value = Command::new("sh");
+        value.env("A", "x\0y");
+        let mut key = Command::new("sh");
+        key.env("A\0", "x");
+        for cmd in [&value, &key] {
+            assert_eq!(nul(cmd, None), Some(Nul::Env), "{cmd:?}");
+        }
+        // Removed or cleared away, an entry is never checked by std; `=` in
+        // a key is no error.
+        let mut gone = Command::new("sh");
+        gone.env("A", "x\0y").env_remove("A").env_remove("B\0");
+        let mut cleared = Command::new("sh");
+        cleared.env("A\0", "x").env_clear().env("A=B", "v");
+        for cmd in [&gone, &cleared] {
+            assert_eq!(nul(cmd, None), None, "{cmd:?}");
         }
     }
 }

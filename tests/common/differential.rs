@@ -72,7 +72,13 @@ pub enum Program {
     ProcSelfExe,
     /// `true`, from the system's `PATH` entries.
     True,
+    /// `/proc/self/fd/{PROBE_FD}`: a close-on-exec memory file holding a
+    /// copy of the probe, made by the spawner (`cloexec_probe_copy`).
+    ProcSelfFd,
 }
+
+/// The descriptor of `Program::ProcSelfFd`'s memory file.
+pub const PROBE_FD: i32 = 60;
 
 pub const PROGRAMS: &[Program] = &[
     Program::Probe,
@@ -92,6 +98,7 @@ pub const PROGRAMS: &[Program] = &[
     Program::MissingBare,
     Program::ProcSelfExe,
     Program::True,
+    Program::ProcSelfFd,
 ];
 
 impl Program {
@@ -115,6 +122,7 @@ impl Program {
             Program::MissingBare => "ds-missing",
             Program::ProcSelfExe => "/proc/self/exe",
             Program::True => "true",
+            Program::ProcSelfFd => "/proc/self/fd/60",
         }
     }
 
@@ -159,10 +167,6 @@ impl Cwd {
             Cwd::Missing => "{d}/missing",
             Cwd::NotDir => "{d}/file",
         }
-    }
-
-    pub fn is_bad(self) -> bool {
-        matches!(self, Cwd::Missing | Cwd::NotDir)
     }
 }
 
@@ -231,38 +235,6 @@ impl Config {
             EnvOp::Set(k, _) | EnvOp::Remove(k) => k == b"PATH",
             EnvOp::Clear => true,
         })
-    }
-
-    /// Any NUL in an environment key or value (std refuses to spawn).
-    pub fn env_has_nul(&self) -> bool {
-        self.env.iter().any(|op| match op {
-            EnvOp::Set(k, v) => k.contains(&0) || v.contains(&0),
-            EnvOp::Remove(k) => k.contains(&0),
-            EnvOp::Clear => false,
-        })
-    }
-
-    pub fn args_have_nul(&self) -> bool {
-        self.args.iter().any(|a| a.contains(&0))
-    }
-
-    pub fn arg0_has_nul(&self) -> bool {
-        self.arg0.as_ref().is_some_and(|a| a.contains(&0))
-    }
-
-    /// The value the command leaves `key` at, when it sets it (`None`:
-    /// removed, cleared, or never touched).
-    pub fn set_value(&self, key: &[u8]) -> Option<&[u8]> {
-        let mut v = None;
-        for op in &self.env {
-            match op {
-                EnvOp::Set(k, val) if k == key => v = Some(val.as_slice()),
-                EnvOp::Remove(k) if k == key => v = None,
-                EnvOp::Clear => v = None,
-                _ => {}
-            }
-        }
-        v
     }
 }
 
@@ -346,7 +318,15 @@ const PATHS: &[&[u8]] = &[
     b":/usr/bin:/bin",
 ];
 
-const KEYS: &[&[u8]] = &[b"DS_A", b"DS_B", b"PATH", b"HOME", b"LD_PRELOAD", b"LANG"];
+const KEYS: &[&[u8]] = &[
+    b"DS_A",
+    b"DS_B",
+    b"PATH",
+    b"HOME",
+    b"LD_PRELOAD",
+    b"LANG",
+    b"DS_=K",
+];
 
 pub fn generate(rng: &mut Rng) -> Config {
     let mut c = Config::plain(*rng.pick(PROGRAMS));
@@ -654,6 +634,13 @@ pub fn reproduction(c: &Config, d: &str, tokio: bool, route: &str) -> String {
             s,
             "// filler({b}): arguments of 'x' bringing argv + envp to {b} bytes below ARG_MAX\n\
              // (tests/differential.rs, `filler`)."
+        )
+        .unwrap();
+    }
+    if c.program == Program::ProcSelfFd {
+        writeln!(
+            s,
+            "// Descriptor {PROBE_FD}: a close-on-exec memfd holding a copy of the test binary."
         )
         .unwrap();
     }
