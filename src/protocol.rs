@@ -28,6 +28,16 @@
 //! `argv[0]` is `double-spawn:` followed by, in this order:
 //!
 //! - `t`: SIGTSTP was blocked by the guard only; unblock it.
+//! - `m`: give the target an empty signal mask, after the SIGTSTP handling
+//!   of `t` and `g` (process-wrap's `ResetSigmask`, see `process_wrap`).
+//!   Absent: the target keeps the mask the stub was started with (the
+//!   spawning thread's, less the guard's SIGTSTP).
+//! - `s`: an `exec` that fails with `ENOEXEC` (a script without `#!`, an
+//!   empty file) is retried as `/bin/sh FILE ARGS...`, as glibc's `execvp`
+//!   does. Set exactly when a direct spawn of the command would have gone
+//!   through std's `fork`/`exec` path, whose `execvp` falls back so, on a C
+//!   library that does (glibc; not musl, and never `posix_spawnp`): see
+//!   `unix::stub_flags`. Absent: no fallback, as `posix_spawn` does.
 //! - `0`, `1`, `2`: standard descriptor *n* was closed in the parent (or
 //!   close-on-exec), so a direct spawn's target would find it closed; a stub
 //!   whose runtime start-up put `/dev/null` there closes it again.
@@ -92,6 +102,10 @@ pub(crate) const INTERNAL_SIGNALS: [i32; 3] = [32, 33, 34];
 pub(crate) struct Flags {
     /// SIGTSTP was blocked by the guard only: unblock it in the stub.
     pub(crate) unblock_tstp: bool,
+    /// Give the target an empty signal mask (after the SIGTSTP handling).
+    pub(crate) reset_mask: bool,
+    /// On `ENOEXEC`, run the file with `/bin/sh` as glibc's `execvp` does.
+    pub(crate) sh_fallback: bool,
     /// Standard descriptor `i` was closed in the parent and inherited, so the
     /// target of a direct spawn would find it closed. The stub's runtime puts
     /// `/dev/null` there at start-up; the stub closes it again.
@@ -107,8 +121,8 @@ pub(crate) struct Flags {
 }
 
 /// The longest `argv[0]` `Flags::to_arg0` writes:
-/// `double-spawn:` `t` `012` `i7` `e255` `g2147483647`.
-const ARG0_MAX: usize = ARG0_PREFIX.len() + 1 + 3 + 2 + 4 + 11;
+/// `double-spawn:` `t` `m` `s` `012` `i7` `e255` `g2147483647`.
+const ARG0_MAX: usize = ARG0_PREFIX.len() + 3 + 3 + 2 + 4 + 11;
 
 /// An encoded `argv[0]`, built without allocating.
 #[derive(Clone, Copy)]
@@ -141,6 +155,8 @@ impl Flags {
     /// and what a stub assumes for an `argv[0]` it cannot read.
     pub(crate) const DEFAULT: Flags = Flags {
         unblock_tstp: true,
+        reset_mask: false,
+        sh_fallback: false,
         close_std: [false; 3],
         ignored_internal: [false; 3],
         exec_failed: EXEC_FAILED_DEFAULT,
@@ -158,6 +174,12 @@ impl Flags {
         }
         if self.unblock_tstp {
             out.push(b't');
+        }
+        if self.reset_mask {
+            out.push(b'm');
+        }
+        if self.sh_fallback {
+            out.push(b's');
         }
         for (i, close) in (0u8..).zip(self.close_std) {
             if close {
@@ -201,6 +223,8 @@ impl Flags {
         let mut rest = arg0.strip_prefix(ARG0_PREFIX)?;
         let mut flags = Flags {
             unblock_tstp: false,
+            reset_mask: false,
+            sh_fallback: false,
             close_std: [false; 3],
             ignored_internal: [false; 3],
             exec_failed: EXEC_FAILED_DEFAULT,
@@ -210,6 +234,8 @@ impl Flags {
             rest = tail;
             match b {
                 b't' => flags.unblock_tstp = true,
+                b'm' => flags.reset_mask = true,
+                b's' => flags.sh_fallback = true,
                 b'0'..=b'2' => flags.close_std[usize::from(b - b'0')] = true,
                 b'i' => {
                     let (&m, tail) = rest.split_first()?;
@@ -348,7 +374,7 @@ mod tests {
     }
 
     fn all_flags() -> impl Iterator<Item = Flags> {
-        (0u32..1 << 7).flat_map(|bits| {
+        (0u32..1 << 9).flat_map(|bits| {
             [1u8, 9, 10, 70, 99, 100, 127, 255]
                 .into_iter()
                 .flat_map(move |code| {
@@ -364,6 +390,8 @@ mod tests {
                         unblock_tstp: bits & 1 != 0,
                         close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
                         ignored_internal: [bits & 16 != 0, bits & 32 != 0, bits & 64 != 0],
+                        reset_mask: bits & 128 != 0,
+                        sh_fallback: bits & 256 != 0,
                         exec_failed: code,
                         spawner_pgid: pgid,
                     })
@@ -388,13 +416,17 @@ mod tests {
         assert_eq!(Flags::DEFAULT.to_arg0().as_str(), "double-spawn:t");
         let flags = Flags {
             unblock_tstp: true,
+            reset_mask: false,
+            sh_fallback: true,
             close_std: [true, false, true],
             ignored_internal: [true, true, false],
             exec_failed: 70,
             spawner_pgid: Some(4321),
         };
-        assert_eq!(flags.to_arg0().as_str(), "double-spawn:t02i3e70g4321");
+        assert_eq!(flags.to_arg0().as_str(), "double-spawn:ts02i3e70g4321");
         let longest = Flags {
+            reset_mask: true,
+            sh_fallback: true,
             close_std: [true; 3],
             ignored_internal: [true; 3],
             exec_failed: 255,
@@ -403,8 +435,9 @@ mod tests {
         };
         assert_eq!(
             longest.to_arg0().as_str(),
-            "double-spawn:t012i7e255g2147483647"
+            "double-spawn:tms012i7e255g2147483647"
         );
+        assert_eq!(longest.to_arg0().as_str().len(), ARG0_MAX);
         // No group is known, or none that getpgrp can return: nothing written.
         for pgid in [None, Some(0), Some(-5)] {
             let flags = Flags {
@@ -441,6 +474,9 @@ mod tests {
             b"double-spawn:g2147483648",
             b"double-spawn:g12345678901",
             b"double-spawn:tgx",
+            b"double-spawn:S",
+            b"double-spawn:M",
+            b"double-spawn:tm3",
         ] {
             assert_eq!(Flags::from_arg0(bad), Flags::DEFAULT, "{bad:?}");
         }
@@ -448,6 +484,18 @@ mod tests {
         assert!(!none.unblock_tstp);
         assert_eq!(none.exec_failed, EXEC_FAILED_DEFAULT);
         assert_eq!(none.spawner_pgid, None);
+        assert!(!none.reset_mask && !none.sh_fallback);
+        // Each letter alone, and in any order.
+        let ms = Flags::from_arg0(b"double-spawn:sm");
+        assert!(ms.reset_mask && ms.sh_fallback && !ms.unblock_tstp);
+        assert_eq!(
+            Flags::from_arg0(b"double-spawn:m").to_arg0().as_str(),
+            "double-spawn:m"
+        );
+        assert_eq!(
+            Flags::from_arg0(b"double-spawn:s").to_arg0().as_str(),
+            "double-spawn:s"
+        );
     }
 
     #[test]

@@ -242,21 +242,8 @@ struct Known {
 /// issue 16 (the outside fuzzer's report). Remove an entry with its
 /// [`corpus`] case when its kind is fixed: the corpus check fails otherwise.
 const KNOWN: &[Known] = &[
-    // Kinds 1-4, 6 and 7 (issue 16) are fixed: [`equal_corpus`] holds a
-    // case of each that must now show no difference at all.
-    // Kind 5 (issue 16): a script without `#!`, by bare name with PATH
-    // changed in the command: std's fork/exec path uses execvp, which runs
-    // it with /bin/sh on ENOEXEC; the stub's exec does not and exits 127.
-    Known {
-        name: "5: no-#! script, bare name, PATH changed: direct runs it with sh",
-        matches: |c, _, _, d, o| {
-            c.program.is_without_shebang()
-                && c.program.is_bare()
-                && c.path_changed()
-                && d.ran()
-                && o.exit_code() == Some(127)
-        },
-    },
+    // Kinds 1-7 (issue 16) are fixed: [`equal_corpus`] holds a case of
+    // each that must now show no difference at all.
     // Kinds 8 and 8b are documented, not to be fixed (crate docs, "What
     // differs"): the direct spawn is std's own bug, which copying would
     // reproduce in every double spawn.
@@ -337,24 +324,19 @@ fn known(c: &Config, f: Frontend, r: Route, d: &Outcome, o: &Outcome) -> Option<
 fn corpus() -> Vec<(&'static str, Config)> {
     use gen::EnvOp::Set;
     let mut v = Vec::new();
-    let mut c = Config::plain(Program::NoShebangBare);
-    c.env
-        .push(Set(b"PATH".to_vec(), b"{d}/bin:/usr/bin:/bin".to_vec()));
-    c.stdio[1] = Io::Piped;
-    v.push((KNOWN[0].name, c));
     for fd in [0, 2] {
         let mut c = Config::plain(Program::ProbeBare);
         c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
         c.closed.push(fd);
         c.stdio[fd as usize] = Io::Null;
-        v.push((KNOWN[1].name, c));
+        v.push((KNOWN[0].name, c));
     }
     let mut c = Config::plain(Program::ProbeBare);
     c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
     c.closed.push(0);
     c.stdio[0] = Io::Piped;
-    v.push((KNOWN[2].name, c));
-    v.push((KNOWN[3].name, Config::plain(Program::NoShebang)));
+    v.push((KNOWN[1].name, c));
+    v.push((KNOWN[2].name, Config::plain(Program::NoShebang)));
     v
 }
 
@@ -406,6 +388,21 @@ fn equal_corpus() -> Vec<(&'static str, Config)> {
     let mut c = Config::plain(Program::True);
     c.big = Some(8);
     v.push(("7: args that just fit", c));
+    // Kind 5: glibc's execvp runs the script with /bin/sh, and so does the
+    // stub (flag `s`); musl's does not fall back, and there the direct
+    // spawn's ENOEXEC is "doc: ENOEXEC is seen by the child only".
+    if cfg!(target_env = "gnu") {
+        let mut c = Config::plain(Program::NoShebangBare);
+        c.env
+            .push(Set(b"PATH".to_vec(), b"{d}/bin:/usr/bin:/bin".to_vec()));
+        c.stdio[1] = Io::Piped;
+        v.push(("5: no-#! script, bare name, PATH changed (execvp's sh)", c));
+        let mut c = Config::plain(Program::NoShebangBare);
+        c.env.push(Clear);
+        c.env.push(Set(b"PATH".to_vec(), b"{d}/bin".to_vec()));
+        c.args.push(b"a b".to_vec());
+        v.push(("5: no-#! script, env_clear then PATH", c));
+    }
     v
 }
 

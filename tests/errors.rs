@@ -1481,6 +1481,134 @@ fn disabled_is_direct() {
     assert_eq!(active(Some("off")), "false");
 }
 
+/// Runs `make()`'s command to completion, again while the script is busy
+/// (`ETXTBSY`: another test's spawn may briefly hold an inherited
+/// descriptor open for writing), directly or through `double`.
+fn output_retrying(
+    make: &dyn Fn() -> Command,
+    double: Option<&DoubleSpawn>,
+) -> io::Result<std::process::Output> {
+    let mut last = None;
+    for _ in 0..100 {
+        let mut cmd = make();
+        let out = match double {
+            None => cmd.output(),
+            Some(config) => cmd.double_spawn_with(*config).output(),
+        };
+        let busy = match &out {
+            Err(e) => e.raw_os_error() == Some(libc::ETXTBSY),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).contains("Text file busy"),
+        };
+        last = Some(out);
+        if !busy {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    last.unwrap()
+}
+
+/// Issue 16, kind 5: a script without `#!` started by a bare name with
+/// `PATH` changed in the command goes through std's `fork`/`exec`, whose
+/// glibc `execvp` runs it as `/bin/sh FILE ARGS...` (argv[0] dropped, the
+/// file's path as `$0`). Through either stub it runs the same way and sees
+/// the same argv; musl's `execvp` does not fall back, and neither does the
+/// stub there.
+#[test]
+fn script_without_shebang_on_the_fork_path_runs_with_sh() {
+    let dir = common::TempDir::new("execvp-sh");
+    let script = dir.0.join("ds-noshebang");
+    std::fs::write(&script, b"printf '[%s]' \"$0\" \"$@\"; echo\n").unwrap();
+    set_mode(&script, 0o755);
+    let path = dir.0.clone();
+    let mut routes = vec![("current executable", enabled())];
+    if cfg!(target_env = "gnu") {
+        routes.push(("embedded", DoubleSpawn::enabled().stub(Stub::Embedded)));
+    }
+    // (what, command): arguments, an argv[0] of its own (dropped by the
+    // fallback), no arguments at all (`[sh, FILE]`), PATH removed from a
+    // cleared environment (std's `env_saw_path`), and a stub-form command.
+    type Make = Box<dyn Fn(&DoubleSpawn) -> Command>;
+    let p = path.clone();
+    let plain: Make = Box::new(move |_| {
+        let mut cmd = Command::new("ds-noshebang");
+        cmd.env("PATH", &p).args(["a", "b c", ""]);
+        cmd
+    });
+    let p = path.clone();
+    let arg0: Make = Box::new(move |_| {
+        let mut cmd = Command::new("ds-noshebang");
+        cmd.env("PATH", &p).arg0("zero").arg("x");
+        cmd
+    });
+    let p = path.clone();
+    let bare: Make = Box::new(move |_| {
+        let mut cmd = Command::new("ds-noshebang");
+        cmd.env_clear().env("PATH", &p);
+        cmd
+    });
+    let p = path.clone();
+    let stub_form: Make = Box::new(move |config| {
+        let mut cmd = config.std_command("ds-noshebang");
+        cmd.env("PATH", &p).arg("stub form");
+        cmd
+    });
+    let expected_argv = [
+        format!("[{}][a][b c][]", script.display()),
+        format!("[{}][x]", script.display()),
+        format!("[{}]", script.display()),
+        format!("[{}][stub form]", script.display()),
+    ];
+    for (i, make) in [plain, arg0, bare, stub_form].iter().enumerate() {
+        let off = DoubleSpawn::disabled();
+        let direct = output_retrying(&|| make(&off), None);
+        for (route, config) in &routes {
+            assert!(config.is_active());
+            let double = output_retrying(&|| make(config), Some(config)).unwrap();
+            let said = String::from_utf8_lossy(&double.stdout);
+            let err = String::from_utf8_lossy(&double.stderr);
+            if cfg!(target_env = "gnu") {
+                let direct = direct.as_ref().expect("glibc's execvp runs it");
+                assert!(direct.status.success(), "direct, case {i}: {direct:?}");
+                assert_eq!(
+                    String::from_utf8_lossy(&direct.stdout).trim_end(),
+                    expected_argv[i],
+                    "direct, case {i}"
+                );
+                assert!(double.status.success(), "{route}, case {i}: {err}");
+                assert_eq!(
+                    said,
+                    String::from_utf8_lossy(&direct.stdout),
+                    "{route}, case {i}"
+                );
+            } else {
+                let e = direct
+                    .as_ref()
+                    .expect_err("musl's execvp does not fall back");
+                assert_eq!(e.raw_os_error(), Some(libc::ENOEXEC), "case {i}");
+                assert_eq!(
+                    double.status.code(),
+                    Some(exit_code::EXEC_FAILED),
+                    "{route}"
+                );
+                assert!(
+                    err.contains("Exec format error"),
+                    "{route}, case {i}: {err}"
+                );
+            }
+        }
+    }
+    // On posix_spawn's path (PATH not changed in the command: the program is
+    // found through this process's PATH) there is no fallback, through the
+    // stub either: `spawn()` fails with ENOEXEC directly, the stub exits.
+    let direct = output_retrying(&|| Command::new(&script), None).expect_err("ENOEXEC");
+    assert_eq!(direct.raw_os_error(), Some(libc::ENOEXEC));
+    for (route, config) in &routes {
+        let out = output_retrying(&|| Command::new(&script), Some(config)).unwrap();
+        assert_eq!(out.status.code(), Some(exit_code::EXEC_FAILED), "{route}");
+    }
+}
+
 /// Issue 16, kind 7: a command that just fits the kernel's limit directly
 /// is over it through the stub (whose command line is a few arguments
 /// longer). It is spawned directly then, exactly as `cmd.spawn()`; in

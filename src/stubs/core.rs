@@ -65,6 +65,12 @@
 //!    no parent-side flag could see. Without the flag (a stub-form command
 //!    spawned by a plain `spawn()`) nothing is discarded.
 //!
+//!    With `m` (process-wrap's `ResetSigmask`, `Flags::reset_mask`) the
+//!    stub then sets an empty signal mask, which unblocks SIGTSTP too: the
+//!    discard above applies to it as it does to `t`, so a stop pending from
+//!    the spawner's group is discarded first in a child of its own group
+//!    (also when the caller, not the guard, blocked SIGTSTP).
+//!
 //!    The window this leaves: a SIGTSTP sent to the child's *new* group
 //!    after the child joined it and before the stub discards is discarded
 //!    too. For `process_group(0)` that group's id is the child's pid, which
@@ -86,6 +92,18 @@
 //!    program with a `/` is executed as it is; a bare name (stub-form
 //!    commands only: a double spawn passes a resolved path) is searched in
 //!    `PATH` as `posix_spawnp` does, the candidate built in a stack buffer.
+//!    With `s` (`Flags::sh_fallback`: the direct spawn would have been std's
+//!    `fork`/`exec` path, whose glibc `execvp` does this), a candidate that
+//!    fails with `ENOEXEC` is run as glibc's `maybe_script_execute` runs it
+//!    (posix/execvpe.c): `execve("/bin/sh", ["/bin/sh", FILE, ARGS...])`,
+//!    where `FILE` is the candidate's path, the target's `argv[0]` is
+//!    dropped and `ARGS` are its arguments (none for an `argv` of one
+//!    entry); if that `exec` fails, its `errno` is the candidate's (so an
+//!    `ENOENT` for a missing `/bin/sh` goes on with the next `PATH`
+//!    directory, as glibc's loop does). The shell's `argv` is built in place
+//!    in the stub's own `argv` array (entries 2 and 3, the program and the
+//!    target's `argv[0]`, become `/bin/sh` and `FILE`; they are put back if
+//!    the shell cannot be executed), so nothing is allocated or copied.
 //! 6. **Fail** with one line on stderr,
 //!    `double-spawn: cannot execute "<program>" in "<cwd>": <message> (os error N)`,
 //!    and the exit code the parent chose (`Flags::exec_failed`, 127 unless
@@ -113,6 +131,8 @@ pub(crate) enum Startup {
 pub(crate) struct Errno {
     pub(crate) acces: i32,
     pub(crate) noent: i32,
+    /// `ENOEXEC`: the file is no executable format the kernel knows.
+    pub(crate) noexec: i32,
     /// After these a `PATH` search goes on with the next directory, as the
     /// C library's `posix_spawnp` and `execvp` do: glibc goes on after
     /// `ENOENT`, `ESTALE`, `ENOTDIR`, `ENODEV`, `ETIMEDOUT`; musl
@@ -128,6 +148,7 @@ impl Errno {
     pub(crate) const LINUX: Errno = Errno {
         acces: 13,
         noent: 2,
+        noexec: 8,
         search_on: if cfg!(target_env = "musl") {
             &[2, 20]
         } else {
@@ -162,6 +183,8 @@ pub(crate) trait Sys {
     fn set_disposition(&mut self, sig: i32, ignore: bool);
     /// Removes SIGTSTP from the signal mask.
     fn unblock_sigtstp(&mut self);
+    /// Sets an empty signal mask.
+    fn clear_signal_mask(&mut self);
     /// The process group of this process (`getpgrp()`).
     fn process_group(&mut self) -> i32;
     /// Discards a pending SIGTSTP, process- and thread-directed: sets its
@@ -247,18 +270,24 @@ pub(crate) const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
 #[cfg(not(target_env = "musl"))]
 pub(crate) const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
+/// The shell glibc's `execvp` runs a file with when `execve` fails with
+/// `ENOEXEC` (`_PATH_BSHELL`), which is also the shell's `argv[0]` there.
+const SHELL: &[u8] = b"/bin/sh\0";
+
 /// Runs the stub; never returns.
 ///
 /// # Safety
-/// `argv` points to `argc` valid NUL-terminated strings followed by a NULL
-/// pointer, `envp` to a NULL-terminated array of NUL-terminated strings (or
-/// is NULL), all alive until the process execs or exits.
+/// `argv` points to a writable array of `argc` valid NUL-terminated strings
+/// followed by a NULL pointer (the stub may change entries 2 and 3 of the
+/// array, never the strings), `envp` to a NULL-terminated array of
+/// NUL-terminated strings (or is NULL), all alive until the process execs or
+/// exits.
 pub(crate) unsafe fn run<S: Sys>(
     sys: &mut S,
     kind: StubKind,
     startup: Startup,
     argc: usize,
-    argv: *const *const c_char,
+    argv: *mut *const c_char,
     envp: *const *const c_char,
 ) -> ! {
     if kind == StubKind::CurrentExe && sys.secure() {
@@ -298,9 +327,10 @@ pub(crate) unsafe fn run<S: Sys>(
     }
     let flags = Flags::from_arg0(arg(0));
     restore(sys, flags, startup);
-    // SAFETY: entries 3.. are the target's argv, NULL-terminated by the
-    // caller's guarantee; `argv[2]` is NUL-terminated; `envp` as given.
-    let errno = unsafe { exec(sys, *argv.add(2), program, argv.add(3), envp) };
+    // SAFETY: the array holds at least the four fixed entries (the shape
+    // was checked) and is writable; entries 3.. are the target's argv,
+    // NULL-terminated by the caller's guarantee; `envp` as given.
+    let errno = unsafe { exec(sys, argv, program, flags.sh_fallback, envp) };
     exec_failed(sys, flags.exec_failed, program, errno)
 }
 
@@ -328,7 +358,8 @@ fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
             sys.set_disposition(sig, ignored);
         }
     }
-    if flags.unblock_tstp {
+    // `m` empties the mask, which unblocks SIGTSTP as `t` does.
+    if flags.unblock_tstp || flags.reset_mask {
         // A stop that was aimed at the spawner's group must not follow the
         // child into a group of its own (step 4 in the module docs).
         if flags
@@ -337,7 +368,11 @@ fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
         {
             sys.discard_pending_sigtstp();
         }
-        sys.unblock_sigtstp();
+        if flags.reset_mask {
+            sys.clear_signal_mask();
+        } else {
+            sys.unblock_sigtstp();
+        }
     }
 }
 
@@ -354,13 +389,15 @@ fn is_runtime_dev_null<S: Sys>(sys: &mut S, fd: i32) -> bool {
 /// Executes the target; returns the `errno` of the failure.
 ///
 /// # Safety
-/// `program_c` is the NUL-terminated string whose bytes are `program`;
-/// `argv` and `envp` as for [`Sys::execve`] (`envp` may be NULL).
+/// `stub_argv` is the stub's whole writable `argv` array, at least four
+/// entries and a NULL: `[2]` is the NUL-terminated program whose bytes are
+/// `program`, `[3..]` the target's NULL-terminated `argv`; `envp` as for
+/// [`Sys::execve`] (it may be NULL).
 unsafe fn exec<S: Sys>(
     sys: &mut S,
-    program_c: *const c_char,
+    stub_argv: *mut *const c_char,
     program: &[u8],
-    argv: *const *const c_char,
+    sh_fallback: bool,
     envp: *const *const c_char,
 ) -> i32 {
     static EMPTY: [usize; 1] = [0];
@@ -369,11 +406,24 @@ unsafe fn exec<S: Sys>(
     } else {
         envp
     };
+    // SAFETY: as the caller guarantees.
+    let (program_c, argv) = unsafe { (*stub_argv.add(2), stub_argv.add(3).cast_const()) };
+    // One candidate: `execve`, then, with `s`, glibc's shell fallback.
+    // SAFETY (of the calls below): `file` is a NUL-terminated path, the
+    // rest as the caller guarantees.
+    let attempt = |sys: &mut S, file: *const c_char| -> i32 {
+        // SAFETY: see above.
+        let e = unsafe { sys.execve(file, argv, envp) };
+        if e != S::ERRNO.noexec || !sh_fallback {
+            return e;
+        }
+        // SAFETY: see above; `script` puts the entries back.
+        unsafe { script(sys, stub_argv, file, envp) }
+    };
     if program.contains(&b'/') {
-        // SAFETY: as the caller guarantees.
-        return unsafe { sys.execve(program_c, argv, envp) };
+        return attempt(sys, program_c);
     }
-    // A bare name: search like posix_spawnp (no shell fallback on ENOEXEC).
+    // A bare name: search like posix_spawnp, or with `s` like execvp.
     // SAFETY: as the caller guarantees.
     let path = unsafe { env_value(envp, b"PATH") }.unwrap_or(DEFAULT_PATH);
     let errno = S::ERRNO;
@@ -389,9 +439,7 @@ unsafe fn exec<S: Sys>(
         buf[dir.len()] = b'/';
         buf[dir.len() + 1..len].copy_from_slice(program);
         buf[len] = 0;
-        // SAFETY: `buf` holds a NUL-terminated candidate; the rest as the
-        // caller guarantees.
-        let e = unsafe { sys.execve(buf.as_ptr().cast(), argv, envp) };
+        let e = attempt(sys, buf.as_ptr().cast());
         if e == errno.acces {
             saw_eacces = true;
         } else if !errno.search_on.contains(&e) {
@@ -402,6 +450,37 @@ unsafe fn exec<S: Sys>(
         errno.acces
     } else {
         errno.noent
+    }
+}
+
+/// Runs `file`, which failed with `ENOEXEC`, as glibc's
+/// `maybe_script_execute` does: `execve("/bin/sh", ["/bin/sh", file,
+/// argv[1..]...], envp)`, where `argv` is the target's. The shell's `argv`
+/// is the stub's own array from entry 2 on, with entries 2 and 3 (the
+/// program and the target's `argv[0]`) replaced for the call and put back
+/// after it. Returns the shell's `errno`.
+///
+/// # Safety
+/// As for [`exec`]; `file` is a NUL-terminated path that stays valid.
+unsafe fn script<S: Sys>(
+    sys: &mut S,
+    stub_argv: *mut *const c_char,
+    file: *const c_char,
+    envp: *const *const c_char,
+) -> i32 {
+    let shell = SHELL.as_ptr().cast::<c_char>();
+    // SAFETY: entries 2 and 3 exist and are writable (the caller's
+    // guarantee); `stub_argv + 2` is then `[shell, file, the target's
+    // arguments..., NULL]`, an argc of one giving `[shell, file, NULL]` as
+    // glibc builds it.
+    unsafe {
+        let saved = (*stub_argv.add(2), *stub_argv.add(3));
+        *stub_argv.add(2) = shell;
+        *stub_argv.add(3) = file;
+        let e = sys.execve(shell, stub_argv.add(2).cast_const(), envp);
+        *stub_argv.add(2) = saved.0;
+        *stub_argv.add(3) = saved.1;
+        e
     }
 }
 
@@ -659,6 +738,7 @@ mod tests {
         Disposition(i32, bool),
         Discard,
         Unblock,
+        ClearMask,
         Close(i32),
         Exec(Vec<u8>),
     }
@@ -675,6 +755,8 @@ mod tests {
         /// What `process_group` returns.
         pgid: i32,
         ops: RefCell<Vec<Op>>,
+        /// The `argv` of each `execve`, in order.
+        argvs: Vec<Vec<Vec<u8>>>,
         stderr: Vec<u8>,
     }
 
@@ -687,6 +769,7 @@ mod tests {
                 dev_null: [false; 3],
                 pgid: 100,
                 ops: RefCell::new(Vec::new()),
+                argvs: Vec::new(),
                 stderr: Vec::new(),
             }
         }
@@ -715,6 +798,9 @@ mod tests {
         fn unblock_sigtstp(&mut self) {
             self.ops.borrow_mut().push(Op::Unblock);
         }
+        fn clear_signal_mask(&mut self) {
+            self.ops.borrow_mut().push(Op::ClearMask);
+        }
         fn process_group(&mut self) -> i32 {
             self.pgid
         }
@@ -733,11 +819,22 @@ mod tests {
         unsafe fn execve(
             &mut self,
             path: *const c_char,
-            _argv: *const *const c_char,
+            argv: *const *const c_char,
             _envp: *const *const c_char,
         ) -> i32 {
-            // SAFETY: the algorithm passes NUL-terminated paths.
+            // SAFETY: the algorithm passes NUL-terminated paths and a
+            // NULL-terminated argv.
             let path = unsafe { c_bytes(path) }.to_vec();
+            let mut args = Vec::new();
+            // SAFETY: as above.
+            unsafe {
+                let mut p = argv;
+                while !(*p).is_null() {
+                    args.push(c_bytes(*p).to_vec());
+                    p = p.add(1);
+                }
+            }
+            self.argvs.push(args);
             let errno = self
                 .exec_errors
                 .iter()
@@ -780,7 +877,7 @@ mod tests {
                     kind,
                     startup,
                     args.len(),
-                    argv.as_ptr(),
+                    argv.as_mut_ptr(),
                     envp.as_ptr(),
                 )
             }
@@ -938,6 +1035,98 @@ mod tests {
         assert_eq!(ops(b"double-spawn:t", 100), [Op::Unblock]);
         assert_eq!(ops(b"double-spawn:g42", 100), []);
         assert_eq!(ops(b"whatever", 100), [Op::Unblock]);
+    }
+
+    #[test]
+    fn m_empties_the_mask_after_the_sigtstp_handling() {
+        let ops = |arg0: &[u8]| {
+            let mut mock = Mock::new();
+            embedded(&mut mock, &[arg0, M, b"/p", b"p"], &[]);
+            let ops = mock.ops.take();
+            ops.into_iter()
+                .filter(|op| matches!(op, Op::Discard | Op::Unblock | Op::ClearMask))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ops(b"double-spawn:tm"), [Op::ClearMask]);
+        assert_eq!(ops(b"double-spawn:tmg42"), [Op::Discard, Op::ClearMask]);
+        assert_eq!(ops(b"double-spawn:tmg100"), [Op::ClearMask]);
+        // The caller blocked SIGTSTP itself (no `t`): emptying the mask
+        // unblocks it all the same, so a stop from the spawner's group is
+        // discarded first here too.
+        assert_eq!(ops(b"double-spawn:mg42"), [Op::Discard, Op::ClearMask]);
+        assert_eq!(ops(b"double-spawn:m"), [Op::ClearMask]);
+    }
+
+    /// The shell fallback of glibc's execvp (`s`), for a path and in a
+    /// `PATH` search.
+    #[test]
+    fn s_runs_an_enoexec_file_with_bin_sh_as_glibc_execvp_does() {
+        let v = |items: &[&[u8]]| items.iter().map(|i| i.to_vec()).collect::<Vec<_>>();
+        // A path: `/bin/sh FILE ARGS...`, argv[0] dropped; the shell's
+        // errno is the one reported.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/d/script"[..], 8), (b"/bin/sh", 13)];
+        let code = embedded(
+            &mut mock,
+            &[b"double-spawn:s", M, b"/d/script", b"zero", b"a", b"b c"],
+            &[],
+        );
+        assert_eq!(code, 127);
+        assert_eq!(execs(&mock), v(&[b"/d/script", b"/bin/sh"]));
+        assert_eq!(mock.argvs[0], v(&[b"zero", b"a", b"b c"]));
+        assert_eq!(mock.argvs[1], v(&[b"/bin/sh", b"/d/script", b"a", b"b c"]));
+        assert!(stderr(&mock).ends_with("Permission denied (os error 13)\n"));
+
+        // An argv of one entry: `[/bin/sh, FILE]`.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/d/script"[..], 8)];
+        embedded(
+            &mut mock,
+            &[b"double-spawn:s", M, b"/d/script", b"zero"],
+            &[],
+        );
+        assert_eq!(mock.argvs[1], v(&[b"/bin/sh", b"/d/script"]));
+
+        // Without `s`: ENOEXEC is the failure.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/d/script"[..], 8)];
+        embedded(
+            &mut mock,
+            &[b"double-spawn:", M, b"/d/script", b"zero"],
+            &[],
+        );
+        assert_eq!(execs(&mock), v(&[b"/d/script"]));
+        assert!(stderr(&mock).ends_with("Exec format error (os error 8)\n"));
+
+        // A search: the candidate's path is the shell's FILE; a shell that
+        // fails with ENOENT goes on with the next directory (glibc's loop
+        // switches on the shell's errno), with the target's argv put back.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/a/prog"[..], 8), (b"/b/prog", 8), (b"/bin/sh", 2)];
+        embedded(
+            &mut mock,
+            &[b"double-spawn:s", M, b"prog", b"prog", b"x"],
+            &[b"PATH=/a:/b:/c"],
+        );
+        assert_eq!(
+            execs(&mock),
+            v(&[b"/a/prog", b"/bin/sh", b"/b/prog", b"/bin/sh", b"/c/prog"])
+        );
+        assert_eq!(mock.argvs[1], v(&[b"/bin/sh", b"/a/prog", b"x"]));
+        assert_eq!(mock.argvs[2], v(&[b"prog", b"x"]));
+        assert_eq!(mock.argvs[3], v(&[b"/bin/sh", b"/b/prog", b"x"]));
+        assert_eq!(mock.argvs[4], v(&[b"prog", b"x"]));
+
+        // A shell error that is not a search-on one ends the search.
+        let mut mock = Mock::new();
+        mock.exec_errors = std::vec![(&b"/a/prog"[..], 8), (b"/bin/sh", 7)];
+        embedded(
+            &mut mock,
+            &[b"double-spawn:s", M, b"prog", b"prog"],
+            &[b"PATH=/a:/b"],
+        );
+        assert_eq!(execs(&mock), v(&[b"/a/prog", b"/bin/sh"]));
+        assert!(stderr(&mock).ends_with("Argument list too long (os error 7)\n"));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(crate) fn run_from_init(argv: Vec<OsString>) -> ! {
             StubKind::CurrentExe,
             Startup::AfterRuntime,
             argv.len(),
-            ptrs.as_ptr(),
+            ptrs.as_mut_ptr(),
             environ,
         )
     }
@@ -97,7 +97,9 @@ pub(crate) mod early {
                         StubKind::CurrentExe,
                         Startup::BeforeRuntime,
                         argc,
-                        argv,
+                        // glibc's `argv` is the process's own `char **`
+                        // array on the initial stack: writable.
+                        argv.cast_mut(),
                         envp,
                     )
                 }
@@ -116,6 +118,7 @@ impl Sys for LibcSys {
     const ERRNO: Errno = Errno {
         acces: libc::EACCES,
         noent: libc::ENOENT,
+        noexec: libc::ENOEXEC,
         #[cfg(not(target_env = "musl"))]
         search_on: &[
             libc::ENOENT,
@@ -188,6 +191,10 @@ impl Sys for LibcSys {
         let mut tstp = SigSet::empty();
         tstp.add(Signal::SIGTSTP);
         let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&tstp), None);
+    }
+
+    fn clear_signal_mask(&mut self) {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     }
 
     fn process_group(&mut self) -> i32 {

@@ -8,6 +8,7 @@ pub(crate) mod loader;
 pub(crate) mod resolve;
 mod rewrite;
 mod signals;
+mod stub_flags;
 #[path = "../stubs/mod.rs"]
 mod stubs;
 
@@ -863,6 +864,8 @@ pub(crate) fn prepare(
         // changes it, is the caller's to set after the command was built,
         // and only the stub sees where the child really ended up.
         spawner_pgid: Some(nix::unistd::getpgrp().as_raw()),
+        // `s` and `m` for a stub-form command (`stub_flags`).
+        ..stub_flags::in_place(cmd, hidden.is_none())
     };
     let (Some(hidden), Some(exec_path)) = (hidden, exec_path) else {
         // In place.

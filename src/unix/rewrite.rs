@@ -128,6 +128,7 @@ pub(crate) fn stub_command(
     mut flags: Flags,
 ) -> io::Result<Command> {
     let program = cmd.get_program();
+    flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, hidden);
     let mut stub = Command::new(exe);
     stub.arg(MARKER)
         .arg(exec_path)

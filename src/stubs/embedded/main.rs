@@ -95,7 +95,8 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             StubKind::Embedded,
             Startup::BeforeRuntime,
             argc,
-            argv,
+            // The kernel's initial stack is writable.
+            argv.cast_mut(),
             envp,
         )
     }
@@ -391,6 +392,21 @@ impl Sys for Raw {
             syscall4(
                 nr::RT_SIGPROCMASK,
                 SIG_UNBLOCK,
+                &set as *const u64 as usize,
+                0,
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+    }
+
+    fn clear_signal_mask(&mut self) {
+        const SIG_SETMASK: usize = 2;
+        let set: u64 = 0;
+        // SAFETY: reads one 64-bit signal set; no old set is returned.
+        unsafe {
+            syscall4(
+                nr::RT_SIGPROCMASK,
+                SIG_SETMASK,
                 &set as *const u64 as usize,
                 0,
                 KERNEL_SIGSET_SIZE,
