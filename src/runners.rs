@@ -85,8 +85,14 @@
 //! - [`JobControl::with_config`](crate::job_control::JobControl::with_config)
 //!   for job control, and `double_spawn_with` of the process-wrap adapter.
 //!
-//! Its binaries then need no call at all (on glibc; elsewhere still
-//! [`init()`](crate::init)), and the library's messages name its variable
+//! Its binaries then need no call at all on glibc. Elsewhere (musl, the
+//! BSDs) a binary that never calls [`init()`](crate::init) is no stub host,
+//! and a library cannot make it one: only code at the very start of `main`
+//! can act as the stub. A library that must be protected in such binaries
+//! too chooses [`Stub::Embedded`](crate::Stub::Embedded) for its
+//! configuration (the embedded stub needs no host), accepting what that row
+//! of the README's "Choosing a stub" table says; otherwise its spawns there
+//! are direct, with one warning naming `init()`. The library's messages name its variable
 //! ([`route`](crate::DoubleSpawn::route) of a configuration from
 //! [`from_env`](crate::DoubleSpawn::from_env) does). A library that lets a
 //! binary which chose overrule it starts from
