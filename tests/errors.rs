@@ -1616,17 +1616,18 @@ fn script_without_shebang_on_the_fork_path_runs_with_sh() {
 #[test]
 fn arguments_that_just_fit_spawn_directly() {
     const CHUNK: usize = 100_000;
-    let with = |last: usize| {
-        // SAFETY: sysconf only reads a limit.
-        let limit = unsafe { libc::sysconf(libc::_SC_ARG_MAX) } as usize;
+    // The filler: as many CHUNK-byte arguments as a direct spawn takes (the
+    // kernel's limit follows the stack limit; sysconf's ARG_MAX is the C
+    // library's guess, which musl caps, so the count is found by spawning).
+    let build = |chunks: usize, last: usize| {
         let mut cmd = Command::new("/bin/true");
-        for _ in 0..limit / CHUNK {
+        for _ in 0..chunks {
             cmd.arg("x".repeat(CHUNK - 1));
         }
         cmd.arg("x".repeat(last));
         cmd
     };
-    let fits = |last: usize| match with(last).spawn() {
+    let spawns = |mut cmd: Command| match cmd.spawn() {
         Ok(mut child) => {
             child.wait().unwrap();
             true
@@ -1634,6 +1635,13 @@ fn arguments_that_just_fit_spawn_directly() {
         Err(e) if e.raw_os_error() == Some(libc::E2BIG) => false,
         Err(e) => panic!("{e}"),
     };
+    let mut chunks = 0;
+    while spawns(build(chunks + 1, 0)) {
+        chunks += 1;
+        assert!(chunks < 10_000, "no argument limit found");
+    }
+    let with = |last: usize| build(chunks, last);
+    let fits = |last: usize| spawns(with(last));
     // The longest last argument a direct spawn takes.
     let (mut lo, mut hi) = (0, CHUNK);
     assert!(fits(lo), "the filler alone is over the limit");
