@@ -418,8 +418,13 @@ enum Plan {
     /// program appears between the check and the spawn (crate docs, "What
     /// differs").
     Checked,
-    /// A stub-form command, as it is, under the guard.
-    InPlace(StubPath),
+    /// A stub-form command, as it is, under the guard; `hidden` is its
+    /// settings read back once here (`None`: std shows one the crate cannot
+    /// read), for the target check, the flags and `output()`'s stdio.
+    InPlace {
+        stub: StubPath,
+        hidden: Option<Hidden>,
+    },
     /// The stub's command, built from the caller's, under the guard.
     Stub {
         stub: StubPath,
@@ -472,8 +477,9 @@ fn plan(
     if stub_form {
         sigtstp_blocked()?;
         check_embedded_path(cmd.get_program(), stub)?;
-        check_stub_form_target(cmd)?;
-        return Ok(Plan::InPlace(stub));
+        let hidden = inspect::hidden_settings(cmd).ok();
+        check_stub_form_target(cmd, hidden.as_ref())?;
+        return Ok(Plan::InPlace { stub, hidden });
     }
     // std refuses a NUL before anything else (issue 16, kinds 1 and 2):
     // leave it to std, before any lookup, so its `InvalidInput` wins.
@@ -683,14 +689,14 @@ fn loader_variable_changed(cmd: &Command, env_clear: bool) -> Option<OsString> {
 /// spawn's error rather than starting a stub that exits 127 (issue 17).
 /// What `pre_exec` closures change (a `chdir`, the ids) is invisible here:
 /// the crate docs say so.
-fn check_stub_form_target(cmd: &Command) -> io::Result<()> {
+fn check_stub_form_target(cmd: &Command, hidden: Option<&Hidden>) -> io::Result<()> {
     let Some(target) = cmd.get_args().nth(1) else {
         return Ok(()); // malformed: the stub says so
     };
-    let Ok(hidden) = inspect::hidden_settings(cmd) else {
+    let Some(hidden) = hidden else {
         return Ok(()); // spawned as it is, the stub looks it up
     };
-    rewrite::resolve_target(cmd, target, &hidden).map(drop)
+    rewrite::resolve_target(cmd, target, hidden).map(drop)
 }
 
 /// The route `cmd` would take now with `config` (`DoubleSpawnCommand::route`).
@@ -702,7 +708,7 @@ pub(crate) fn command_route(cmd: &Command, config: &DoubleSpawn) -> Route {
     let stub = match plan(cmd, config, &mut blocked) {
         Ok(Plan::Direct { why, .. }) => return Route::Direct(why),
         Ok(Plan::Checked) => return Route::Direct(DirectReason::ProgramNotRunnable),
-        Ok(Plan::InPlace(stub)) | Ok(Plan::Stub { stub, .. }) => stub,
+        Ok(Plan::InPlace { stub, .. }) | Ok(Plan::Stub { stub, .. }) => stub,
         // The spawn fails before any child exists (a stub-form command's
         // descriptor or target): its route is the configuration's.
         Err(_) => return route(config),
@@ -806,7 +812,7 @@ pub(crate) fn prepare(
         Ok(blocked)
     };
     let plan = plan(cmd, config, &mut take_guard)?;
-    let (stub, hidden, exec_path) = match plan {
+    let (stub, rewritten, in_place) = match plan {
         Plan::Direct {
             why,
             detail,
@@ -837,12 +843,12 @@ pub(crate) fn prepare(
                 ..Prepared::direct()
             })
         }
-        Plan::InPlace(stub) => (stub, None, None),
+        Plan::InPlace { stub, hidden } => (stub, None, hidden),
         Plan::Stub {
             stub,
             hidden,
             exec_path,
-        } => (stub, Some(hidden), Some(exec_path)),
+        } => (stub, Some((hidden, exec_path)), None),
     };
     let was_blocked = guard.as_ref().is_some_and(Guard::was_blocked);
     let flags = Flags {
@@ -865,12 +871,12 @@ pub(crate) fn prepare(
         // and only the stub sees where the child really ended up.
         spawner_pgid: Some(nix::unistd::getpgrp().as_raw()),
         // `s` and `m` for a stub-form command (`stub_flags`).
-        ..stub_flags::in_place(cmd, hidden.is_none())
+        ..stub_flags::in_place(cmd, in_place.as_ref())
     };
-    let (Some(hidden), Some(exec_path)) = (hidden, exec_path) else {
+    let Some((hidden, exec_path)) = rewritten else {
         // In place.
         if io == IoDefaults::Output {
-            rewrite::fill_unset_stdio(cmd, io)?;
+            rewrite::fill_unset_stdio(cmd, io, in_place.as_ref())?;
         }
         let after = build_flags(config);
         cmd.arg0(flags.to_arg0().as_str());

@@ -237,9 +237,19 @@ pub(crate) fn carried_settings(cmd: &Command) -> Result<Hidden, String> {
 /// so that it can be spawned as it is, `pre_exec` closures and all, with the
 /// stdio `output()` promises. The command keeps these settings afterwards,
 /// as a tokio command keeps the pipes its `output()` sets.
-pub(crate) fn fill_unset_stdio(cmd: &mut Command, io: IoDefaults) -> io::Result<()> {
-    let hidden = hidden_settings(cmd)?;
-    for (slot, spec) in hidden.stdio.iter().enumerate() {
+///
+/// `hidden` is the command's settings when the caller has read them already
+/// (`None`: read them here, and fail for one the crate cannot read).
+pub(crate) fn fill_unset_stdio(
+    cmd: &mut Command,
+    io: IoDefaults,
+    hidden: Option<&Hidden>,
+) -> io::Result<()> {
+    let stdio = match hidden {
+        Some(hidden) => hidden.stdio,
+        None => hidden_settings(cmd)?.stdio,
+    };
+    for (slot, spec) in stdio.iter().enumerate() {
         if *spec == StdioSpec::Unset {
             set_stdio(cmd, slot, io.for_unset(slot))?;
         }
@@ -332,7 +342,7 @@ mod tests {
     fn unset_stdio_of_a_stub_form_command_gets_output_defaults() {
         let mut cmd = Command::new(EXE);
         cmd.args([MARKER, "prog", "prog"]).stderr(Stdio::null());
-        fill_unset_stdio(&mut cmd, IoDefaults::Output).unwrap();
+        fill_unset_stdio(&mut cmd, IoDefaults::Output, None).unwrap();
         let h = inspect::hidden_settings(&cmd).unwrap();
         assert_eq!(
             h.stdio,

@@ -40,7 +40,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
-use super::inspect::{self, Hidden};
+use super::inspect::Hidden;
 use crate::protocol::Flags;
 
 /// Whether the C library's `execvp` falls back to `/bin/sh` on `ENOEXEC`
@@ -70,23 +70,22 @@ pub(crate) fn sh_fallback(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bo
 /// The flags a stub-form command spawned in place (`in_place`) takes from
 /// the command: `s` for its target (its program is the command's second
 /// argument), and `m` when the command's `argv[0]` asks for it. The other
-/// fields are the defaults, to be overridden; a command not in place gets
-/// neither flag here (the rewrite sets `s` for it).
+/// fields are the defaults, to be overridden. `hidden` is the in-place
+/// command's settings as `plan()` read them; `None` (a rewritten command,
+/// for which the rewrite sets `s`, or settings the crate cannot read) gets
+/// neither flag here.
 ///
 /// Both need the settings only std's `Debug` text shows (uid, gid,
 /// `env_clear`, `argv[0]`): one parse per in-place spawn, measured at
 /// 13.5 µs in a release build (51 µs unoptimised) for a five-argument
 /// command, about 1% of a spawn.
-pub(crate) fn in_place(cmd: &Command, in_place: bool) -> Flags {
+pub(crate) fn in_place(cmd: &Command, hidden: Option<&Hidden>) -> Flags {
     let none = Flags {
         reset_mask: false,
         sh_fallback: false,
         ..Flags::DEFAULT
     };
-    if !in_place {
-        return none;
-    }
-    let Ok(hidden) = inspect::hidden_settings(cmd) else {
+    let Some(hidden) = hidden else {
         return none;
     };
     let requested = hidden
@@ -99,7 +98,7 @@ pub(crate) fn in_place(cmd: &Command, in_place: bool) -> Flags {
         // The process-wrap adapter asks for `s` when process-wrap's own
         // wrappers add `pre_exec` closures (std's `fork` path for sure).
         sh_fallback: (EXECVP_FALLS_BACK && requested.is_some_and(|f| f.sh_fallback))
-            || sh_fallback(target, cmd, &hidden),
+            || sh_fallback(target, cmd, hidden),
         ..none
     }
 }
@@ -131,6 +130,7 @@ fn glibc_before(minor: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imp::inspect;
     use std::os::unix::process::CommandExt;
 
     fn s(cmd: &Command) -> bool {
@@ -167,17 +167,19 @@ mod tests {
                 .args([crate::protocol::MARKER, program, program]);
             cmd
         };
-        let flags = in_place(&stub("double-spawn:tm", "/bin/true"), true);
+        // In place: `plan()` hands over the settings it read.
+        let placed = |cmd: &Command| in_place(cmd, Some(&inspect::hidden_settings(cmd).unwrap()));
+        let flags = placed(&stub("double-spawn:tm", "/bin/true"));
         assert!(flags.reset_mask && !flags.sh_fallback);
-        let flags = in_place(&stub("double-spawn:ts", "/bin/true"), true);
+        let flags = placed(&stub("double-spawn:ts", "/bin/true"));
         assert!(!flags.reset_mask);
         assert_eq!(flags.sh_fallback, EXECVP_FALLS_BACK, "asked for, on glibc");
-        assert!(!in_place(&stub("double-spawn:t", "/bin/true"), true).reset_mask);
+        assert!(!placed(&stub("double-spawn:t", "/bin/true")).reset_mask);
         // Not in place: the argv[0] is the target's own.
-        assert!(!in_place(&stub("double-spawn:tm", "/bin/true"), false).reset_mask);
+        assert!(!in_place(&stub("double-spawn:tm", "/bin/true"), None).reset_mask);
         let mut bare = stub("double-spawn:t", "prog");
         bare.env("PATH", "/x");
-        assert_eq!(in_place(&bare, true).sh_fallback, EXECVP_FALLS_BACK);
+        assert_eq!(placed(&bare).sh_fallback, EXECVP_FALLS_BACK);
     }
 
     #[test]
