@@ -56,6 +56,22 @@ fn case_command_of(binary: &Path, case: &str) -> Command {
     cmd
 }
 
+/// `case` run by this test binary under strace, which writes every
+/// `execve` of the process tree to `log` (set up as `case_command` does).
+fn strace_case(log: &Path, case: &str) -> Command {
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-s", "200", "-e", "trace=execve", "-o"])
+        .arg(log)
+        .arg(std::env::current_exe().unwrap())
+        .args(common::entry_args("case_entry_point"))
+        .env(CASE, case)
+        .env_remove(DoubleSpawn::ENV_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// Runs `cmd` (made by `case_command`) within the time limit; the case must
 /// succeed. Returns its stdout and stderr.
 fn run(mut cmd: Command, what: &str) -> (String, String) {
@@ -225,16 +241,7 @@ fn exit_code_proves_the_memfd_stub_ran() {
 fn exec_chain_under_strace() {
     let dir = common::TempDir::new("embedded-strace");
     let log = dir.0.join("trace");
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-s", "200", "-e", "trace=execve", "-o"])
-        .arg(&log)
-        .arg(std::env::current_exe().unwrap())
-        .args(common::entry_args("case_entry_point"))
-        .env(CASE, "spawn")
-        .env_remove(DoubleSpawn::ENV_VAR)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = strace_case(&log, "spawn");
     let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -1183,14 +1190,7 @@ fn a_refused_exec_is_retried_on_the_next_route_without_a_probe() {
     let real = dir.0.join("realproc");
     std::fs::create_dir(&real).unwrap();
     let log = dir.0.join("trace");
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-s", "200", "-e", "trace=execve", "-o"])
-        .arg(&log)
-        .arg(std::env::current_exe().unwrap())
-        .args(common::entry_args("case_entry_point"))
-        .env(CASE, "spawn")
-        .env_remove(DoubleSpawn::ENV_VAR)
-        .stdin(Stdio::null());
+    let mut cmd = strace_case(&log, "spawn");
     // The namespace is made in strace's process, before it starts tracing.
     without_proc(&mut cmd, &real, true);
     let out = match output_within(cmd, LIMIT, "strace") {
