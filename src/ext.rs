@@ -123,17 +123,9 @@ fn spawn_via<C, T>(
         let result = match prepared.stub.take() {
             Some(stub_cmd) => match stub(stub_cmd, cmd) {
                 Err(e) if imp::is_too_long(&e) => {
-                    prepared.release();
-                    if config.is_strict() {
-                        crate::fallback::direct(DirectReason::ArgumentsTooLong, None, true)?;
-                    }
+                    prepared.direct_instead(DirectReason::ArgumentsTooLong, config.is_strict())?;
                     route = Taken::Direct;
-                    let result = direct(cmd, false);
-                    if result.is_ok() {
-                        let _ =
-                            crate::fallback::direct(DirectReason::ArgumentsTooLong, None, false);
-                    }
-                    result
+                    direct(cmd, false)
                 }
                 other => other,
             },

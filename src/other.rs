@@ -72,7 +72,13 @@ impl Prepared {
         false
     }
 
-    pub(crate) fn release(&mut self) {}
+    pub(crate) fn direct_instead(
+        &mut self,
+        _why: crate::route::DirectReason,
+        _strict: bool,
+    ) -> io::Result<()> {
+        Ok(())
+    }
 
     pub(crate) fn finish(self, _cmd: &mut Command, _spawned: bool) {}
 

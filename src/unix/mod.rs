@@ -736,8 +736,9 @@ pub(crate) struct Prepared {
     pub(crate) embedded: bool,
     /// Set for a direct spawn under the guard (`Plan::Checked`).
     checked: bool,
-    /// A direct spawn to report only if it succeeds (`Report::IfSpawned`).
-    report_if_spawned: Option<DirectReason>,
+    /// A direct spawn to report only if it succeeds (`Report::IfSpawned`,
+    /// or the `E2BIG` fallback), with its detail.
+    report_if_spawned: Option<(DirectReason, Option<String>)>,
 }
 
 /// What is reported when a command holding std's NUL placeholder text
@@ -769,10 +770,17 @@ impl Prepared {
         self.checked
     }
 
-    /// Releases the guard at once: the stub's spawn failed, and what follows
-    /// is a direct spawn (`spawn_via`'s `E2BIG` retry).
-    pub(crate) fn release(&mut self) {
+    /// Turns this spawn into a direct one after the stub's spawn failed
+    /// (`spawn_via`'s `E2BIG` retry, `why`): releases the guard at once and
+    /// reports `why` if the direct spawn succeeds, as for
+    /// `Report::IfSpawned`; in strict mode that is an error instead.
+    pub(crate) fn direct_instead(&mut self, why: DirectReason, strict: bool) -> io::Result<()> {
         self.guard = None;
+        if strict {
+            fallback::direct(why, None, true)?;
+        }
+        self.report_if_spawned = Some((why, None));
+        Ok(())
     }
 
     /// Ends the spawn: resets a stub-form command's flags, releases the
@@ -782,8 +790,8 @@ impl Prepared {
             cmd.arg0(flags.to_arg0().as_str());
         }
         drop(self.guard);
-        if let (Some(reason), true) = (self.report_if_spawned, spawned) {
-            let _ = fallback::direct(reason, Some(NUL_DETAIL), false);
+        if let (Some((reason, detail)), true) = (self.report_if_spawned, spawned) {
+            let _ = fallback::direct(reason, detail.as_deref(), false);
         }
     }
 }
@@ -829,7 +837,7 @@ pub(crate) fn prepare(
                         fallback::direct(why, detail.as_deref(), true)?;
                     }
                     Ok(Prepared {
-                        report_if_spawned: Some(why),
+                        report_if_spawned: Some((why, detail)),
                         ..Prepared::direct()
                     })
                 }
