@@ -12,6 +12,15 @@ use crate::imp::{self, IoDefaults};
 use crate::route::{DirectReason, Route};
 
 type StdCommand = std::process::Command;
+
+/// Who makes the spawn a double spawn prepares: the crate's own `spawn`,
+/// or a caller's spawner (`spawn_with`), which may add what the parent
+/// cannot see (a `pre_exec` that moves the child to another process group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spawner {
+    Own,
+    Caller,
+}
 #[cfg(feature = "tokio")]
 type TokioCommand = tokio::process::Command;
 
@@ -104,14 +113,14 @@ fn spawn_via<C, T>(
     cmd: &mut C,
     std_of: fn(&mut C) -> &mut StdCommand,
     config: DoubleSpawn,
-    io: IoDefaults,
+    (io, spawner): (IoDefaults, Spawner),
     pid_of: fn(&T) -> Option<u32>,
     direct: impl Fn(&mut C, bool) -> io::Result<T>,
     stub: impl Fn(StdCommand, &C) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut retry = None;
     let (route, result) = loop {
-        let mut prepared = imp::prepare(std_of(cmd), &config, io)?;
+        let mut prepared = imp::prepare(std_of(cmd), &config, io, spawner)?;
         let in_place = prepared.in_place();
         let mut route = match (prepared.stub.is_some(), in_place) {
             (true, _) if prepared.embedded => Taken::Embedded,
@@ -214,7 +223,7 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             self.cmd,
             std_self,
             self.config,
-            IoDefaults::Spawn,
+            (IoDefaults::Spawn, Spawner::Own),
             |child| Some(child.id()),
             |cmd, _| cmd.spawn(),
             |mut stub, _| stub.spawn(),
@@ -257,7 +266,7 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             self.cmd,
             std_self,
             self.config,
-            IoDefaults::Spawn,
+            (IoDefaults::Spawn, Spawner::Caller),
             |_| None,
             |cmd, _| (spawner.borrow_mut())(cmd),
             |mut stub, _| (spawner.borrow_mut())(&mut stub),
@@ -309,7 +318,7 @@ impl DoubleSpawnCommand<'_, StdCommand> {
             self.cmd,
             std_self,
             self.config,
-            IoDefaults::Output,
+            (IoDefaults::Output, Spawner::Own),
             |spawned| match spawned {
                 Spawned::Running(child) => Some(child.id()),
                 Spawned::Finished(_) => None,
@@ -361,7 +370,7 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
             self.cmd,
             TokioCommand::as_std_mut,
             self.config,
-            IoDefaults::Spawn,
+            (IoDefaults::Spawn, Spawner::Own),
             tokio::process::Child::id,
             |cmd, _| cmd.spawn(),
             |stub, cmd| {
@@ -398,7 +407,7 @@ impl DoubleSpawnCommand<'_, TokioCommand> {
             self.cmd,
             TokioCommand::as_std_mut,
             self.config,
-            IoDefaults::Spawn,
+            (IoDefaults::Spawn, Spawner::Caller),
             |_| None,
             |cmd, _| (spawner.borrow_mut())(cmd),
             |stub, cmd| {

@@ -51,8 +51,9 @@
 //! # How it works
 //!
 //! - **The stub.** A process of this executable whose `argv[1]` is the
-//!   crate's private subcommand sets SIGPIPE and signals 32-34 as a direct
-//!   child would have them, unblocks SIGTSTP if the guard blocked it (first
+//!   crate's private subcommand sets signals 32-34 as a direct child would
+//!   have them (where the direct spawn would have been std's `fork`/`exec`),
+//!   unblocks SIGTSTP if the guard blocked it (first
 //!   discarding a pending one if the child is no longer in the spawner's
 //!   process group), and
 //!   `execve`s the target with the tail of its own `argv`, allocating
@@ -131,13 +132,6 @@
 //!
 //! - **Cost**: one more `exec`, of the stub (README, "Performance").
 //! - **`pre_exec` closures** on a plain command do not run (above).
-//! - **Signals 32-34** (the C library's internal signals): std's two ways of
-//!   spawning disagree. Its `posix_spawn` path leaves 32 and 33 ignored in
-//!   the child whatever the parent had; its `fork`/`exec` path (taken for
-//!   `pre_exec`, or a bare program name with `PATH` changed in the command)
-//!   gives the parent's dispositions. The target of a double spawn always
-//!   gets the latter: ignored if and only if the parent ignores them. No
-//!   other disposition is touched.
 //! - **Failures only the child can see** (an `exec` that fails after the
 //!   parent's checks passed: `ENOEXEC` for a script without `#!`, a file
 //!   removed in between, a script whose interpreter is missing): the child

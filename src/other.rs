@@ -101,6 +101,7 @@ pub(crate) fn prepare(
     _cmd: &mut Command,
     _config: &DoubleSpawn,
     _io: IoDefaults,
+    _spawner: crate::ext::Spawner,
 ) -> io::Result<Prepared> {
     Ok(Prepared {
         stub: None,

@@ -43,9 +43,13 @@
 //!   whose runtime start-up put `/dev/null` there closes it again.
 //! - `i` and one octal digit: which of signals 32, 33, 34 (bits 0, 1, 2) the
 //!   parent ignores. The stub sets each of the three to ignored or default
-//!   accordingly, as a `fork`/`exec` child of the parent would inherit them
-//!   (`posix_spawn` leaves them ignored in its child, whatever the parent
-//!   did). No other disposition is touched. Absent: none ignored.
+//!   accordingly, as a `fork`/`exec` child of the parent would inherit them.
+//!   Written only when the direct spawn would have been std's `fork`/`exec`
+//!   while the stub is started by `posix_spawn`, whose child has these three
+//!   as the C library's `posix_spawn` leaves them, not as the parent has
+//!   them (see `unix::stub_flags`). No other disposition is touched.
+//!   Absent: the stub leaves the three as it found them, which is what the
+//!   direct spawn's child would have had, as both were started the same way.
 //! - `e` and a decimal number 1 to 255: the exit code for an `exec` that
 //!   fails inside the stub. Absent: [`EXEC_FAILED_DEFAULT`].
 //! - `g` and a decimal number 1 to 2147483647: the process group the
@@ -53,7 +57,9 @@
 //!   another group (and unblocks SIGTSTP, `t`) discards a pending SIGTSTP
 //!   before unblocking it: that stop was sent to the spawner's group while
 //!   the child was still in it, and must not follow the child into its own
-//!   group (see `stubs::core`, step 4). Absent: nothing is discarded.
+//!   group (see `stubs::core`, step 4). Absent: nothing is discarded; the
+//!   parent leaves it out where the child cannot leave its group (a plain
+//!   command without `process_group`, see `unix::stub_flags`).
 //!
 //! Anything that does not parse yields [`Flags::DEFAULT`]: `argv[0]` is the
 //! one entry a caller may have set to anything, and an unknown value must not
@@ -110,8 +116,9 @@ pub(crate) struct Flags {
     /// target of a direct spawn would find it closed. The stub's runtime puts
     /// `/dev/null` there at start-up; the stub closes it again.
     pub(crate) close_std: [bool; 3],
-    /// Signal `INTERNAL_SIGNALS[i]` is ignored in the parent.
-    pub(crate) ignored_internal: [bool; 3],
+    /// Signal `INTERNAL_SIGNALS[i]` is ignored in the parent; `None`: leave
+    /// the three as the stub found them.
+    pub(crate) ignored_internal: Option<[bool; 3]>,
     /// The stub's exit code when the target's `exec` fails.
     pub(crate) exec_failed: u8,
     /// The spawner's process group at the moment of the spawn (`getpgrp()`
@@ -158,7 +165,7 @@ impl Flags {
         reset_mask: false,
         sh_fallback: false,
         close_std: [false; 3],
-        ignored_internal: [false; 3],
+        ignored_internal: None,
         exec_failed: EXEC_FAILED_DEFAULT,
         spawner_pgid: None,
     };
@@ -186,10 +193,10 @@ impl Flags {
                 out.push(b'0' + i);
             }
         }
-        let mask = (0u8..)
-            .zip(self.ignored_internal)
-            .fold(0u8, |m, (i, ignored)| m | (u8::from(ignored) << i));
-        if mask != 0 {
+        if let Some(ignored) = self.ignored_internal {
+            let mask = (0u8..)
+                .zip(ignored)
+                .fold(0u8, |m, (i, ignored)| m | (u8::from(ignored) << i));
             out.push(b'i');
             out.push(b'0' + mask);
         }
@@ -226,7 +233,7 @@ impl Flags {
             reset_mask: false,
             sh_fallback: false,
             close_std: [false; 3],
-            ignored_internal: [false; 3],
+            ignored_internal: None,
             exec_failed: EXEC_FAILED_DEFAULT,
             spawner_pgid: None,
         };
@@ -243,9 +250,11 @@ impl Flags {
                     if !(b'0'..=b'7').contains(&m) {
                         return None;
                     }
-                    for (i, ignored) in flags.ignored_internal.iter_mut().enumerate() {
+                    let mut ignored = [false; 3];
+                    for (i, ignored) in ignored.iter_mut().enumerate() {
                         *ignored = (m - b'0') & (1 << i) != 0;
                     }
+                    flags.ignored_internal = Some(ignored);
                 }
                 b'e' => {
                     let digits = rest.iter().take_while(|d| d.is_ascii_digit()).count();
@@ -374,7 +383,7 @@ mod tests {
     }
 
     fn all_flags() -> impl Iterator<Item = Flags> {
-        (0u32..1 << 9).flat_map(|bits| {
+        (0u32..1 << 10).flat_map(|bits| {
             [1u8, 9, 10, 70, 99, 100, 127, 255]
                 .into_iter()
                 .flat_map(move |code| {
@@ -389,7 +398,11 @@ mod tests {
                     .map(move |pgid| Flags {
                         unblock_tstp: bits & 1 != 0,
                         close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
-                        ignored_internal: [bits & 16 != 0, bits & 32 != 0, bits & 64 != 0],
+                        ignored_internal: (bits & 512 != 0).then_some([
+                            bits & 16 != 0,
+                            bits & 32 != 0,
+                            bits & 64 != 0,
+                        ]),
                         reset_mask: bits & 128 != 0,
                         sh_fallback: bits & 256 != 0,
                         exec_failed: code,
@@ -419,7 +432,7 @@ mod tests {
             reset_mask: false,
             sh_fallback: true,
             close_std: [true, false, true],
-            ignored_internal: [true, true, false],
+            ignored_internal: Some([true, true, false]),
             exec_failed: 70,
             spawner_pgid: Some(4321),
         };
@@ -428,7 +441,7 @@ mod tests {
             reset_mask: true,
             sh_fallback: true,
             close_std: [true; 3],
-            ignored_internal: [true; 3],
+            ignored_internal: Some([true; 3]),
             exec_failed: 255,
             spawner_pgid: Some(i32::MAX),
             ..Flags::DEFAULT
@@ -446,6 +459,14 @@ mod tests {
             };
             assert_eq!(flags.to_arg0().as_str(), "double-spawn:t");
         }
+        // The three internal signals: absent (left alone) and all default
+        // are two different things.
+        let default_internal = Flags {
+            ignored_internal: Some([false; 3]),
+            ..Flags::DEFAULT
+        };
+        assert_eq!(default_internal.to_arg0().as_str(), "double-spawn:ti0");
+        assert_eq!(Flags::from_arg0(b"double-spawn:t").ignored_internal, None);
         // Zero is no failure code: it is written as the default.
         let zero = Flags {
             exec_failed: 0,

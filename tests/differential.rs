@@ -823,31 +823,6 @@ fn differential() {
 // The probe and the spawner (this binary, started again).
 // ---------------------------------------------------------------------------
 
-/// Bits of signals 32, 33 and 34 in a `/proc/PID/status` mask: see
-/// `without_internal_signals` in tests/parity.rs.
-const INTERNAL_BITS: u64 = 0b111 << 31;
-
-fn without_internal_signals(line: &[u8]) -> Vec<u8> {
-    let Some(hex) = line.strip_prefix(b"SigIgn:\t") else {
-        return line.to_vec();
-    };
-    let Ok(bits) = u64::from_str_radix(&String::from_utf8_lossy(hex), 16) else {
-        return line.to_vec();
-    };
-    format!("SigIgn:\t{:016x}", bits & !INTERNAL_BITS).into_bytes()
-}
-
-fn text_without_internal_signals(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-        }
-        out.extend(without_internal_signals(line));
-    }
-    out
-}
-
 fn probe_if_requested() {
     let Some(path) = std::env::var_os(ENV_PROBE) else {
         return;
@@ -856,7 +831,7 @@ fn probe_if_requested() {
     let mut report = Vec::new();
     for line in common::probe_report().lines() {
         if !line.starts_with(&own) {
-            report.extend(without_internal_signals(line.as_bytes()));
+            report.extend(line.as_bytes());
             report.push(b'\n');
         }
     }
@@ -1089,8 +1064,8 @@ fn ran(report: &Path, pid: u32, out: std::process::Output) -> Outcome {
     Outcome::Ran {
         status: status_text(out.status),
         ids,
-        stdout: text_without_internal_signals(&out.stdout),
-        stderr: text_without_internal_signals(&out.stderr),
+        stdout: out.stdout,
+        stderr: out.stderr,
         inherited_out: Vec::new(),
         inherited_err: Vec::new(),
         report,

@@ -108,8 +108,8 @@ pub(crate) fn main() {
                 run: ignored_signals_in_own_process,
             },
             Test {
-                name: "internal_signals_follow_the_parent",
-                run: internal_signals_follow_the_parent,
+                name: "internal_signals_match_a_direct_spawn",
+                run: internal_signals_match_a_direct_spawn,
             },
             Test {
                 name: "closed_stdin_in_own_process",
@@ -208,44 +208,12 @@ fn probe(build: &dyn Fn() -> Command, variant: Variant, out: &Path) -> String {
                 "{what}: the parent is us"
             );
         } else {
-            kept.push_str(&without_internal_signals(line));
+            kept.push_str(line);
             kept.push('\n');
         }
     }
     assert!(kept.contains("argv "), "{what}: empty report");
     kept
-}
-
-/// Bits of signals 32, 33 and 34 in a `/proc/PID/status` signal mask.
-const INTERNAL_BITS: u64 = 0b111 << 31;
-
-/// `line` with the bits of signals 32-34 cleared when it is a `SigIgn:` line.
-///
-/// Why the general comparisons must not look at these three: they are the C
-/// library's internal signals, and glibc's (musl's) `posix_spawn` leaves them
-/// ignored in its child whatever the parent had, while a fork/exec child
-/// inherits the parent's disposition. A direct spawn takes either path
-/// (posix_spawn usually; fork/exec with `pre_exec`, or a bare name with
-/// `PATH` set in the command's env), and the double-spawned target gets the
-/// parent's (what a fork/exec child would get). So a direct child and a
-/// double child legitimately differ here depending on how this test binary
-/// was started (from `cargo test`, which posix_spawns it with 32/33 ignored,
-/// or from a shell, which forks it with them default).
-/// `internal_signals_follow_the_parent` checks these bits on their own.
-fn without_internal_signals(line: &str) -> String {
-    let Some(hex) = line.strip_prefix("SigIgn:") else {
-        return line.to_string();
-    };
-    let bits = u64::from_str_radix(hex.trim(), 16).expect("SigIgn is hexadecimal");
-    format!("SigIgn:\t{:016x}", bits & !INTERNAL_BITS)
-}
-
-/// Every line of `text` through [`without_internal_signals`].
-fn text_without_internal_signals(text: &[u8]) -> String {
-    String::from_utf8_lossy(text)
-        .lines()
-        .map(|l| without_internal_signals(l) + "\n")
-        .collect()
 }
 
 /// Asserts the three variants report the same; returns the report.
@@ -280,9 +248,9 @@ fn compare_output(build: &dyn Fn() -> Command) -> std::process::Output {
     for (name, got) in [("std", &std_double), ("tokio", &tokio_double)] {
         assert_eq!(got.status, direct.status, "{name}: status");
         assert_eq!(
-            text_without_internal_signals(&got.stdout),
-            text_without_internal_signals(&direct.stdout),
-            "{name}: stdout (signals 32-34 aside)"
+            common::show(&got.stdout),
+            common::show(&direct.stdout),
+            "{name}: stdout"
         );
         assert_eq!(
             common::show(&got.stderr),
@@ -542,7 +510,6 @@ fn output_defaults() {
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| !l.starts_with("pid ") && !l.starts_with("ppid "))
-            .map(without_internal_signals)
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -604,11 +571,15 @@ fn ignored_signals_in_own_process() {
     run_scenario("scenario-ignored");
 }
 
-/// Signals 32-34 (see [`without_internal_signals`]): whatever the parent
-/// has, the double-spawned target (std and tokio) ignores each of them if and
-/// only if the parent does, as a fork/exec child does. In a process of its
-/// own, since it changes process-wide dispositions.
-fn internal_signals_follow_the_parent() {
+/// Signals 32-34, the C library's internal signals: glibc's (musl's)
+/// `posix_spawn` leaves them ignored in its child whatever the parent had,
+/// while a fork/exec child inherits the parent's disposition. For each
+/// pattern of parent dispositions, a double spawn (std and tokio) gives the
+/// target exactly what the direct spawn of the same command gives, for a
+/// command std spawns with `posix_spawn` and for one it forks for (a bare
+/// name with `PATH` set). In a process of its own, since it changes
+/// process-wide dispositions.
+fn internal_signals_match_a_direct_spawn() {
     run_scenario("scenario-internal-signals");
 }
 
@@ -827,49 +798,51 @@ fn internal_signals_scenario() {
         [true, false, true],
         [false, true, false],
     ];
+    // `grep` found through the command's own `PATH`: std forks for it.
+    let forked = || {
+        let mut cmd = signal_status();
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd
+    };
     for parent in patterns {
         for (sig, ignore) in [32, 33, 34].into_iter().zip(parent) {
             common::set_disposition_raw(sig, ignore);
         }
         let own = std::fs::read("/proc/self/status").unwrap();
         assert_eq!(internal_ignored(&own), parent, "the parent's dispositions");
-
-        let std_double = common::output_bounded(
-            signal_status().double_spawn().spawn().unwrap(),
-            LIMIT,
-            "std double",
-        );
-        let tokio_double = runtime().block_on(async {
-            let mut cmd = tokio::process::Command::from(signal_status());
-            let child = cmd.double_spawn().spawn().unwrap();
-            tokio::time::timeout(LIMIT, child.wait_with_output())
-                .await
-                .expect("tokio double: no exit in time")
-                .unwrap()
-        });
-        // A no-op pre_exec makes std fork and exec (posix_spawn cannot run
-        // a closure): the reference a double spawn must match.
-        let mut cmd = signal_status();
-        // SAFETY: the closure does nothing.
-        unsafe { cmd.pre_exec(|| Ok(())) };
-        let fork_exec = common::output_bounded(cmd.spawn().unwrap(), LIMIT, "fork/exec");
-        let posix_spawn = common::output_bounded(signal_status().spawn().unwrap(), LIMIT, "direct");
-        println!(
-            "parent {parent:?}: posix_spawn child {:?} (not compared)",
-            internal_ignored(&posix_spawn.stdout)
-        );
-        for (name, out) in [
-            ("std double", &std_double),
-            ("tokio double", &tokio_double),
-            ("fork/exec direct", &fork_exec),
+        for (how, build) in [
+            ("posix_spawn", &signal_status as &dyn Fn() -> Command),
+            ("fork/exec", &forked),
         ] {
-            assert!(out.status.success(), "{name}: {}", out.status);
-            assert_eq!(
-                internal_ignored(&out.stdout),
-                parent,
-                "{name}: signals 32, 33, 34 ignored iff the parent ignores them\n{}",
-                String::from_utf8_lossy(&out.stdout)
+            let direct = common::output_bounded(build().spawn().unwrap(), LIMIT, how);
+            assert!(direct.status.success(), "{how} direct: {}", direct.status);
+            let expected = internal_ignored(&direct.stdout);
+            if how == "fork/exec" {
+                assert_eq!(expected, parent, "a forked child inherits them");
+            }
+            println!("parent {parent:?}: {how} child {expected:?}");
+            let std_double = common::output_bounded(
+                build().double_spawn().spawn().unwrap(),
+                LIMIT,
+                "std double",
             );
+            let tokio_double = runtime().block_on(async {
+                let mut cmd = tokio::process::Command::from(build());
+                let child = cmd.double_spawn().spawn().unwrap();
+                tokio::time::timeout(LIMIT, child.wait_with_output())
+                    .await
+                    .expect("tokio double: no exit in time")
+                    .unwrap()
+            });
+            for (name, out) in [("std double", &std_double), ("tokio double", &tokio_double)] {
+                assert!(out.status.success(), "{how}, {name}: {}", out.status);
+                assert_eq!(
+                    internal_ignored(&out.stdout),
+                    expected,
+                    "{how}, {name}: signals 32, 33, 34 as in the direct spawn's child\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
     }
 }

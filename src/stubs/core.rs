@@ -25,12 +25,16 @@
 //! 3. **Shape.** The marker in `argv[1]`, at least the four fixed entries
 //!    and a program, else usage and `exit_code::USAGE` (125).
 //! 4. **Restore** what differs from the child of a direct spawn, from the
-//!    flags in `argv[0]` (`protocol::Flags`): SIGPIPE to the default (std
-//!    ignores it at start-up, a direct spawn resets it); if a runtime's
-//!    start-up ran before the stub (`Startup::AfterRuntime`), close the
-//!    `/dev/null` it put on standard descriptors the parent had closed;
-//!    signals 32-34 ignored or default as the parent has them; SIGTSTP
-//!    unblocked when only the guard blocked it. What happens to a SIGTSTP
+//!    flags in `argv[0]` (`protocol::Flags`). If a runtime's start-up ran
+//!    before the stub (`Startup::AfterRuntime`): SIGPIPE to the default (std
+//!    ignores it at start-up, a direct spawn resets it), and close the
+//!    `/dev/null` it put on standard descriptors the parent had closed.
+//!    Signals 32-34 ignored or default as the parent has them, only with
+//!    `i` (a direct spawn that would have forked). SIGTSTP unblocked when
+//!    only the guard blocked it. Everything else the stub leaves as its own
+//!    spawn made it, which is how the direct spawn would have made it: the
+//!    stub's command is spawned by the same std code with the same
+//!    settings. What happens to a SIGTSTP
 //!    that arrived while it was blocked depends on the process group:
 //!    - **The child is still in the spawner's group** (no process group set,
 //!      or `process_group(getpgrp())`): it is delivered here and stops the
@@ -342,19 +346,20 @@ const USAGE: i32 = protocol::USAGE as i32;
 
 /// Undoes what differs from the child of a direct spawn (step 4).
 fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
-    sys.set_disposition(S::SIGPIPE, false);
     if startup == Startup::AfterRuntime {
+        // Only a runtime's start-up changed SIGPIPE here; before it, the
+        // stub has the disposition its own spawn gave it, which is the one
+        // the direct spawn's child would have had (std sets it to the
+        // default in both, or leaves both alone under `-Zon-broken-pipe`).
+        sys.set_disposition(S::SIGPIPE, false);
         for (fd, close) in (0..3).zip(flags.close_std) {
             if close && is_runtime_dev_null(sys, fd) {
                 sys.close(fd);
             }
         }
     }
-    if S::INTERNAL_SIGNALS {
-        for (sig, ignored) in protocol::INTERNAL_SIGNALS
-            .into_iter()
-            .zip(flags.ignored_internal)
-        {
+    if let (true, Some(ignored)) = (S::INTERNAL_SIGNALS, flags.ignored_internal) {
+        for (sig, ignored) in protocol::INTERNAL_SIGNALS.into_iter().zip(ignored) {
             sys.set_disposition(sig, ignored);
         }
     }
@@ -998,7 +1003,6 @@ mod tests {
         assert_eq!(
             *mock.ops.borrow(),
             [
-                Op::Disposition(13, false),
                 Op::Disposition(32, true),
                 Op::Disposition(33, false),
                 Op::Disposition(34, true),
@@ -1006,6 +1010,11 @@ mod tests {
                 Op::Exec(b"/p".to_vec()),
             ]
         );
+        // Without `i` the three are left as the stub found them, and before
+        // any runtime SIGPIPE is too: only SIGTSTP is touched.
+        let mut mock = Mock::new();
+        embedded(&mut mock, &[b"double-spawn:t", M, b"/p", b"p"], &[]);
+        assert_eq!(*mock.ops.borrow(), [Op::Unblock, Op::Exec(b"/p".to_vec())]);
         // Without `t` the mask is left alone; an unreadable argv[0] is the
         // default (unblock, close nothing).
         let mut mock = Mock::new();
@@ -1145,6 +1154,8 @@ mod tests {
         let ops = mock.ops.borrow();
         let closed: Vec<&Op> = ops.iter().filter(|o| matches!(o, Op::Close(_))).collect();
         assert_eq!(closed, [&Op::Close(0), &Op::Close(2)]);
+        // The runtime ignored SIGPIPE: it is put back to the default.
+        assert!(ops.contains(&Op::Disposition(13, false)));
 
         let mut mock = Mock::new();
         mock.dev_null = [true; 3];

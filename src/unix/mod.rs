@@ -27,6 +27,7 @@ use inspect::Hidden;
 pub(crate) use rewrite::IoDefaults;
 
 use crate::config::{DoubleSpawn, Stub};
+use crate::ext::Spawner;
 use crate::fallback;
 use crate::protocol::{self, Flags, MARKER};
 use crate::route::{DirectReason, Route};
@@ -811,6 +812,7 @@ pub(crate) fn prepare(
     cmd: &mut Command,
     config: &DoubleSpawn,
     io: IoDefaults,
+    spawner: Spawner,
 ) -> io::Result<Prepared> {
     let mut guard = None;
     let mut take_guard = || {
@@ -869,16 +871,21 @@ pub(crate) fn prepare(
         } else {
             closed_std_fds()
         },
-        ignored_internal: signals::ignored_internal(),
         exec_failed: config.get_exec_failure_code(),
         // The stub compares its own group with this one and, if it is in
         // another, discards a SIGTSTP that reached it while it was still in
         // this one (see `stubs::core`, step 4). Read here, at the spawn, for
         // a stub-form command too: its process group, or a `pre_exec` that
         // changes it, is the caller's to set after the command was built,
-        // and only the stub sees where the child really ended up.
-        spawner_pgid: Some(nix::unistd::getpgrp().as_raw()),
-        // `s` and `m` for a stub-form command (`stub_flags`).
+        // and only the stub sees where the child really ended up. A plain
+        // command the crate spawns itself leaves the group only by a
+        // `process_group` read back here (`stub_flags`, `g`).
+        spawner_pgid: match &rewritten {
+            Some((hidden, _)) if hidden.pgroup.is_none() && spawner == Spawner::Own => None,
+            _ => Some(nix::unistd::getpgrp().as_raw()),
+        },
+        // `s`, `i` and `m` for a stub-form command (`stub_flags`); the
+        // rewrite sets `s` and `i` for a plain one.
         ..stub_flags::in_place(cmd, in_place.as_ref())
     };
     let Some((hidden, exec_path)) = rewritten else {

@@ -129,6 +129,7 @@ pub(crate) fn stub_command(
 ) -> io::Result<Command> {
     let program = cmd.get_program();
     flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, hidden);
+    flags.ignored_internal = super::stub_flags::internal_signals(program, cmd, hidden);
     let mut stub = Command::new(exe);
     stub.arg(MARKER)
         .arg(exec_path)

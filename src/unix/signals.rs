@@ -5,9 +5,11 @@
 //! A child made by `fork`/`exec` inherits an ignored disposition and gets the
 //! default for every handled one; glibc's and musl's `posix_spawn` instead
 //! leave these three ignored in the child, whatever the parent had, and an
-//! ignored disposition survives `exec`. The stub is always started by one of
-//! the two, so the parent tells it what it has (`Flags::ignored_internal`)
-//! and the stub sets exactly that.
+//! ignored disposition survives `exec`. Where the direct spawn would have
+//! been a `fork`/`exec` and the stub's is a `posix_spawn`, the parent tells
+//! the stub what it has (`Flags::ignored_internal`) and the stub sets
+//! exactly that; elsewhere both children got them the same way and the stub
+//! leaves them alone (`unix::stub_flags`).
 
 use crate::protocol::INTERNAL_SIGNALS;
 

@@ -1,6 +1,8 @@
-//! Two stub flags the parent derives from the command itself: `s`, the C
-//! library's `execvp` fallback to `/bin/sh` (`Flags::sh_fallback`), and
-//! `m`, an empty signal mask for the target (`Flags::reset_mask`).
+//! The stub flags the parent derives from the command itself: `s`, the C
+//! library's `execvp` fallback to `/bin/sh` (`Flags::sh_fallback`); `i`, the
+//! parent's dispositions of signals 32-34 (`Flags::ignored_internal`); `m`,
+//! an empty signal mask for the target (`Flags::reset_mask`); and whether
+//! `g`, the spawner's process group (`Flags::spawner_pgid`), is needed.
 //!
 //! **`s`.** A direct spawn that std makes with its own `fork`/`exec` calls
 //! `execvp`, and glibc's `execvp` runs a file that fails with `ENOEXEC` (a
@@ -31,6 +33,29 @@
 //!   asks for `s`: the process-wrap adapter does, for the wrappers it knows
 //!   to add a closure.
 //!
+//! **`i`.** The same decision: a child of std's `fork`/`exec` inherits the
+//! parent's dispositions of the C library's internal signals, a child of
+//! `posix_spawn` gets them as the C library's `posix_spawn` sets them (32 and
+//! 33 ignored on glibc whatever the parent had; see `unix::signals`). The
+//! stub's own command always names the stub by a path, so std spawns it
+//! with `posix_spawn` unless a uid, gid or old glibc makes it fork, and then
+//! the direct spawn forks too. The two differ only where the direct spawn
+//! forks and the stub's does not: there, and only there, the parent reads
+//! its three dispositions and the stub sets them. Elsewhere the stub leaves
+//! them as its own spawn made them, which is how the direct spawn's would
+//! have made them (a stub-form command's `pre_exec` closures make std fork
+//! the stub as they would the direct spawn). So the stub and the parent
+//! make these system calls only where a difference would otherwise arise.
+//!
+//! **`g`.** The stub discards a SIGTSTP that its own spawn left pending when
+//! it finds itself outside the spawner's process group. A plain command
+//! spawned by the crate's own `spawn` leaves that group only through
+//! `process_group`, which the parent reads; without it, the child stays in
+//! the spawner's group and the flag (with the parent's `getpgrp` and the
+//! stub's `getpgid`) is left out. A stub-form command, or one handed to a
+//! caller's spawner (`spawn_with`), may be moved by code the parent cannot
+//! see, and always carries it.
+//!
 //! **`m`.** Requested by the process-wrap adapter for a command wrapped in
 //! `ResetSigmask`: it writes the letter into the stub-form command's
 //! `argv[0]` (the protocol's place for what the stub must do) before the
@@ -55,9 +80,24 @@ const EXECVP_FALLS_BACK: bool = cfg!(all(target_os = "linux", target_env = "gnu"
 /// would be std's `fork`/`exec`, whose glibc `execvp` falls back to the
 /// shell.
 pub(crate) fn sh_fallback(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bool {
-    if !EXECVP_FALLS_BACK {
-        return false;
-    }
+    EXECVP_FALLS_BACK && direct_forks(program, cmd, hidden)
+}
+
+/// The parent's dispositions of signals 32-34 for the stub to set (`i`),
+/// where a direct spawn of `program` would be std's `fork`/`exec`; `None`
+/// where it would be `posix_spawn`, as the stub's own spawn is.
+pub(crate) fn internal_signals(
+    program: &OsStr,
+    cmd: &Command,
+    hidden: &Hidden,
+) -> Option<[bool; 3]> {
+    direct_forks(program, cmd, hidden).then(super::signals::ignored_internal)
+}
+
+/// Whether std would spawn a command for `program` with these settings by
+/// its own `fork`/`exec` rather than `posix_spawn`, as far as the settings
+/// show (not `pre_exec` closures; see the module docs).
+fn direct_forks(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bool {
     let path_changed = hidden.env_clear || cmd.get_envs().any(|(key, _)| key == "PATH");
     let lookup = !program.as_bytes().contains(&b'/');
     hidden.uid.is_some()
@@ -99,6 +139,9 @@ pub(crate) fn in_place(cmd: &Command, hidden: Option<&Hidden>) -> Flags {
         // wrappers add `pre_exec` closures (std's `fork` path for sure).
         sh_fallback: (EXECVP_FALLS_BACK && requested.is_some_and(|f| f.sh_fallback))
             || sh_fallback(target, cmd, hidden),
+        // Closures make std fork this command as they would the direct
+        // spawn, so only what the settings show counts here too.
+        ignored_internal: internal_signals(target, cmd, hidden),
         ..none
     }
 }
