@@ -55,7 +55,12 @@ pub(crate) struct Unsupported(pub(crate) String);
 
 /// Reads the hidden settings of `cmd`.
 pub(crate) fn hidden_settings(cmd: &Command) -> Result<Hidden, Unsupported> {
-    parse(&format!("{cmd:#?}"), cmd.get_program())
+    use std::fmt::Write;
+    // Sized for a typical command's text at once: this runs on every spawn,
+    // and growing the buffer step by step costs more than the parse.
+    let mut text = String::with_capacity(512);
+    write!(text, "{cmd:#?}").map_err(|_| unsupported("layout", "the Debug text failed"))?;
+    parse(&text, cmd.get_program())
 }
 
 /// Parses the alternate `Debug` text of a command whose program is `program`.

@@ -69,7 +69,7 @@
 //! `program`; the stub must be given a name with a slash, or it would search
 //! again), which only a script's interpreter can see in its arguments.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -308,13 +308,16 @@ impl Base {
         let Some(dir) = cwd else {
             return Ok(Base(None));
         };
-        let c = c_string(dir.as_os_str().as_bytes())?;
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call;
-        // open only reads it.
-        let fd = unsafe { libc::open(c.as_ptr(), DIR_ONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        if fd == -1 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = with_c_string(dir.as_os_str().as_bytes(), |c| {
+            // SAFETY: `c` is a valid NUL-terminated path that outlives the
+            // call; open only reads it.
+            let fd =
+                unsafe { libc::open(c.as_ptr(), DIR_ONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+            if fd == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(fd)
+        })?;
         // SAFETY: `fd` was just opened and is owned by nobody else.
         let base = Base(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
         if access == Access::CheckExecutable {
@@ -330,27 +333,31 @@ impl Base {
     /// Fails as `execve(path)` would for a missing, non-regular or
     /// non-executable file.
     fn check(&self, path: &[u8], access: Access) -> io::Result<()> {
-        let c = c_string(path)?;
-        // SAFETY: an all-zero `stat` is a valid out-parameter.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is a valid NUL-terminated path and `st` a properly
-        // sized out-parameter, both alive for the call; the descriptor is
-        // open (or AT_FDCWD).
-        if unsafe { libc::fstatat(self.dir_fd(), c.as_ptr(), &mut st, 0) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(io::Error::from_raw_os_error(libc::EACCES));
-        }
-        if access == Access::CheckExecutable {
-            self.access(path, libc::X_OK)?;
-        }
-        Ok(())
+        with_c_string(path, |c| {
+            // SAFETY: an all-zero `stat` is a valid out-parameter.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: `c` is a valid NUL-terminated path and `st` a properly
+            // sized out-parameter, both alive for the call; the descriptor
+            // is open (or AT_FDCWD).
+            if unsafe { libc::fstatat(self.dir_fd(), c.as_ptr(), &mut st, 0) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(io::Error::from_raw_os_error(libc::EACCES));
+            }
+            if access == Access::CheckExecutable {
+                self.access_c(c, libc::X_OK)?;
+            }
+            Ok(())
+        })
     }
 
     /// `faccessat` with the effective ids, as `execve` and `chdir` check.
     fn access(&self, path: &[u8], mode: libc::c_int) -> io::Result<()> {
-        let c = c_string(path)?;
+        with_c_string(path, |c| self.access_c(c, mode))
+    }
+
+    fn access_c(&self, c: &CStr, mode: libc::c_int) -> io::Result<()> {
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call;
         // faccessat only reads it.
         let rc = unsafe { libc::faccessat(self.dir_fd(), c.as_ptr(), mode, libc::AT_EACCESS) };
@@ -361,14 +368,24 @@ impl Base {
     }
 }
 
-/// `bytes` as a C string; a NUL byte is what std reports for it.
-fn c_string(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| {
+/// Calls `f` with `bytes` as a C string, built on the stack when it is
+/// short (as std does for its own path arguments: this check runs on every
+/// spawn); a NUL byte is what std reports for it.
+fn with_c_string<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
+    const STACK: usize = 384;
+    let nul = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             "nul byte found in provided data",
         )
-    })
+    };
+    if bytes.len() < STACK {
+        let mut buf = [0u8; STACK];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()]).map_err(|_| nul())?;
+        return f(c);
+    }
+    f(&CString::new(bytes).map_err(|_| nul())?)
 }
 
 #[cfg(test)]

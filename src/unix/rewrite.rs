@@ -109,12 +109,13 @@ pub(crate) fn resolve_target(
     } else {
         Access::CheckExecutable
     };
-    resolve::resolve(
-        program,
-        child_path(cmd, hidden).as_deref(),
-        cmd.get_current_dir(),
-        access,
-    )
+    // A name with a slash is not searched: its `PATH` need not be read.
+    let path = if program.as_bytes().contains(&b'/') {
+        None
+    } else {
+        child_path(cmd, hidden)
+    };
+    resolve::resolve(program, path.as_deref(), cmd.get_current_dir(), access)
 }
 
 /// Builds the stub's command for `cmd`, whose hidden settings are `hidden`
