@@ -278,7 +278,7 @@ mod bench {
                         s.list(
                             &what,
                             &[("embedded", ratio(o_em)), ("current_exe", ratio(o_ce))],
-                            |r| format!("{r:.1}"),
+                            |r| format!("{r:.2}"),
                         );
                     }
                 }
@@ -384,6 +384,25 @@ mod bench {
             o_n.zip(o_em).map(|(n, em)| format!("{:.1}", n / em)),
         );
 
+        // Issue 15: the embedded route within 1.25 times the floor's
+        // overhead (the floor from a memfd, as the embedded stub is).
+        for flavour in ["std", "tokio"] {
+            let over = |v: &str| {
+                excess(
+                    &format!("latency/{flavour}/{v}"),
+                    &format!("latency/{flavour}/direct"),
+                )
+            };
+            s.target(
+                &format!("embedded overhead / floor_memfd overhead, {flavour}"),
+                over("embedded")
+                    .zip(over("floor_memfd"))
+                    .filter(|&(_, f)| f > 0.0)
+                    .map(|(e, f)| e / f),
+                1.25,
+                true,
+            );
+        }
         let d = m("latency/std/direct");
         let o = excess("latency/std/embedded", "latency/std/direct");
         s.target(

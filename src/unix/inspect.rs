@@ -64,14 +64,20 @@ pub(crate) fn hidden_settings(cmd: &Command) -> Result<Hidden, Unsupported> {
 }
 
 /// Parses the alternate `Debug` text of a command whose program is `program`.
+///
+/// This runs on every spawn, so it walks the text once and allocates
+/// nothing but an `argv[0]` that differs from the program.
 pub(crate) fn parse(text: &str, program: &OsStr) -> Result<Hidden, Unsupported> {
-    let mut lines = text.lines();
-    if lines.next() != Some("Command {") {
-        return Err(unsupported(
-            "layout",
-            "the Debug text does not open a Command",
-        ));
-    }
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let inner = text
+        .strip_prefix("Command {\n")
+        .ok_or_else(|| unsupported("layout", "the Debug text does not open a Command"))?;
+    let body = match inner {
+        "}" => "",
+        _ => inner
+            .strip_suffix("\n}")
+            .ok_or_else(|| unsupported("layout", "the Debug text does not close"))?,
+    };
     let mut hidden = Hidden {
         arg0: None,
         env_clear: false,
@@ -80,30 +86,27 @@ pub(crate) fn parse(text: &str, program: &OsStr) -> Result<Hidden, Unsupported> 
         pgroup: None,
         stdio: [StdioSpec::Unset; 3],
     };
-    let body: Vec<&str> = lines.collect();
-    if body.last() != Some(&"}") {
-        return Err(unsupported("layout", "the Debug text does not close"));
-    }
-    for (name, value) in fields(&body[..body.len() - 1])? {
+    for_each_field(body, |name, value| {
         match name {
             // Read through the getters, which return the exact bytes.
             "program" | "cwd" => {}
-            "args" => hidden.arg0 = parse_arg0(&value, program)?,
-            "env" => hidden.env_clear = parse_env_clear(&value)?,
-            "uid" => hidden.uid = Some(parse_some_int(name, &value)?),
-            "gid" => hidden.gid = Some(parse_some_int(name, &value)?),
-            "pgroup" => hidden.pgroup = Some(parse_some_int(name, &value)?),
-            "stdin" => hidden.stdio[0] = parse_stdio(name, &value)?,
-            "stdout" => hidden.stdio[1] = parse_stdio(name, &value)?,
-            "stderr" => hidden.stdio[2] = parse_stdio(name, &value)?,
-            "create_pidfd" => match compact(&value).as_str() {
-                "false," => {}
+            "args" => hidden.arg0 = parse_arg0(value, program)?,
+            "env" => hidden.env_clear = parse_env_clear(value)?,
+            "uid" => hidden.uid = Some(parse_some_int(name, value)?),
+            "gid" => hidden.gid = Some(parse_some_int(name, value)?),
+            "pgroup" => hidden.pgroup = Some(parse_some_int(name, value)?),
+            "stdin" => hidden.stdio[0] = parse_stdio(name, value)?,
+            "stdout" => hidden.stdio[1] = parse_stdio(name, value)?,
+            "stderr" => hidden.stdio[2] = parse_stdio(name, value)?,
+            "create_pidfd" => match compact(value, &mut [0; COMPACT]) {
+                Some("false,") => {}
                 _ => return Err(unsupported(name, "pidfd creation is not carried")),
             },
             // groups, setsid, chroot and anything std adds later.
             other => return Err(unsupported(other, "this setting is not carried")),
         }
-    }
+        Ok(())
+    })?;
     Ok(hidden)
 }
 
@@ -111,47 +114,75 @@ fn unsupported(setting: &str, why: &str) -> Unsupported {
     Unsupported(format!("`{setting}` ({why})"))
 }
 
-/// Splits the body into top-level fields: a line indented by exactly four
-/// spaces starts one, deeper lines and the closing bracket at four spaces
-/// continue it. `Debug` escapes newlines inside strings, so a value can never
-/// fake a field line.
-fn fields<'a>(body: &[&'a str]) -> Result<Vec<(&'a str, Vec<&'a str>)>, Unsupported> {
-    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
-    for line in body {
+/// Calls `f` with each top-level field of the body: its name, and its value
+/// (the rest of its first line and its continuation lines). A line indented
+/// by exactly four spaces starts a field, deeper lines and the closing
+/// bracket at four spaces continue it. `Debug` escapes newlines inside
+/// strings, so a value can never fake a field line.
+fn for_each_field<'a>(
+    body: &'a str,
+    mut f: impl FnMut(&'a str, &'a str) -> Result<(), Unsupported>,
+) -> Result<(), Unsupported> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    // The field being read: its name and where its value starts.
+    let mut current: Option<(&str, usize)> = None;
+    let mut start = 0;
+    for line in body.split('\n') {
+        let line_start = start;
+        start += line.len() + 1;
         let depth = line.len() - line.trim_start_matches(' ').len();
         let closes = line[depth..].starts_with([']', ')', '}']);
         if depth == 4 && !closes {
-            let (name, rest) = line[4..]
+            if let Some((name, from)) = current.take() {
+                f(name, &body[from..line_start - 1])?;
+            }
+            let (name, _) = line[4..]
                 .split_once(": ")
                 .ok_or_else(|| unsupported("layout", "a field line without a name"))?;
-            out.push((name, vec![rest]));
-        } else if depth >= 4 {
-            match out.last_mut() {
-                Some((_, value)) => value.push(line),
-                None => return Err(unsupported("layout", "a value before any field")),
-            }
-        } else {
+            current = Some((name, line_start + 4 + name.len() + 2));
+        } else if depth < 4 {
             return Err(unsupported("layout", "an unexpected line"));
+        } else if current.is_none() {
+            return Err(unsupported("layout", "a value before any field"));
         }
     }
-    Ok(out)
+    match current {
+        Some((name, from)) => f(name, &body[from..]),
+        None => Ok(()),
+    }
 }
 
-/// The value's text without any white space (for values with no strings).
-fn compact(value: &[&str]) -> String {
-    value
-        .iter()
-        .flat_map(|l| l.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect()
+/// The longest value `compact` reads: a stdio descriptor's is about 40.
+const COMPACT: usize = 128;
+
+/// The value's text without any white space (for values with no strings),
+/// written into `buf`; `None` when it does not fit.
+fn compact<'b>(value: &str, buf: &'b mut [u8; COMPACT]) -> Option<&'b str> {
+    let mut len = 0;
+    for b in value.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        *buf.get_mut(len)? = b;
+        len += 1;
+    }
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
-fn parse_arg0(value: &[&str], program: &OsStr) -> Result<Option<OsString>, Unsupported> {
+fn parse_arg0(value: &str, program: &OsStr) -> Result<Option<OsString>, Unsupported> {
     let first = value
-        .get(1)
+        .lines()
+        .nth(1)
         .ok_or_else(|| unsupported("args", "argv[0] is missing"))?
         .trim();
     let quoted = first.strip_suffix(',').unwrap_or(first);
+    // The common case, argv[0] the program, compared without unescaping.
+    if quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .is_some_and(|q| !q.contains('\\') && q.as_bytes() == program.as_bytes())
+    {
+        return Ok(None);
+    }
     let arg0 = unescape(quoted).ok_or_else(|| unsupported("args", "argv[0] is unreadable"))?;
     Ok((arg0 != program.as_bytes()).then(|| OsString::from_vec(arg0)))
 }
@@ -186,9 +217,9 @@ fn unescape(quoted: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn parse_env_clear(value: &[&str]) -> Result<bool, Unsupported> {
+fn parse_env_clear(value: &str) -> Result<bool, Unsupported> {
     let mut clear = None;
-    for line in value {
+    for line in value.lines() {
         let depth = line.len() - line.trim_start_matches(' ').len();
         if depth != 8 {
             continue; // the entries of `vars`, read through `get_envs`
@@ -204,18 +235,18 @@ fn parse_env_clear(value: &[&str]) -> Result<bool, Unsupported> {
     clear.ok_or_else(|| unsupported("env", "the clear flag is missing"))
 }
 
-fn parse_some_int<T: std::str::FromStr>(name: &str, value: &[&str]) -> Result<T, Unsupported> {
-    compact(value)
-        .strip_prefix("Some(")
+fn parse_some_int<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Unsupported> {
+    compact(value, &mut [0; COMPACT])
+        .and_then(|s| s.strip_prefix("Some("))
         .and_then(|s| s.strip_suffix("),"))
         .and_then(|s| s.strip_suffix(',').unwrap_or(s).parse().ok())
         .ok_or_else(|| unsupported(name, "the value is unreadable"))
 }
 
-fn parse_stdio(name: &str, value: &[&str]) -> Result<StdioSpec, Unsupported> {
-    let text = compact(value);
-    let inner = text
-        .strip_prefix("Some(")
+fn parse_stdio(name: &str, value: &str) -> Result<StdioSpec, Unsupported> {
+    let mut buf = [0; COMPACT];
+    let inner = compact(value, &mut buf)
+        .and_then(|s| s.strip_prefix("Some("))
         .and_then(|s| s.strip_suffix("),"))
         .ok_or_else(|| unsupported(name, "the value is unreadable"))?;
     let inner = inner.strip_suffix(',').unwrap_or(inner);
@@ -227,8 +258,8 @@ fn parse_stdio(name: &str, value: &[&str]) -> Result<StdioSpec, Unsupported> {
             let fd = inner
                 .split_once("fd:")
                 .and_then(|(_, rest)| {
-                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                    digits.parse().ok()
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    rest[..digits].parse().ok()
                 })
                 .ok_or_else(|| unsupported(name, "the descriptor is unreadable"))?;
             Ok(StdioSpec::Fd(fd))
