@@ -228,6 +228,14 @@
 //!   (the file fails as above). A stub-form command's `pre_exec` closures
 //!   are invisible, so only its visible settings count there; the
 //!   process-wrap adapter declares those of process-wrap's own wrappers.
+//! - **SIGPIPE after [`init()`]** (musl and other C libraries without the
+//!   constructor stub): std's start-up ran in the stub and ignored SIGPIPE,
+//!   so the stub sets it back to the default, which is what std's own spawn
+//!   gives a direct child. A binary built with `-Zon-broken-pipe` (whose
+//!   direct children keep the spawner's disposition) gets the default in
+//!   the target instead. The glibc constructor and the embedded
+//!   stub run before any runtime and leave SIGPIPE as their own spawn set
+//!   it, exactly as the direct child has it.
 //!
 //! **Known differences.** `tests/differential.rs` generates commands across
 //! the whole `Command` surface and compares direct and double spawns on

@@ -24,7 +24,8 @@
 //!   code (`setpgid` among it) with the parent's dispositions. A default
 //!   SIGTSTP stops it there and the parent waits for good. std takes this
 //!   path for `uid`/`gid`/`groups`, `chroot`, `pre_exec` closures, a bare
-//!   program name with `PATH` changed in the command, and a working
+//!   program name with `PATH` changed in the command (or the environment
+//!   cleared), and a working
 //!   directory where the C library cannot `chdir` in `posix_spawn`; on
 //!   systems other than these it uses no `posix_spawn` at all.
 //!
@@ -63,7 +64,9 @@ pub(crate) fn may_fork(cmd: &Command) -> bool {
         return true;
     }
     match inspect::hidden_settings(cmd) {
-        Ok(hidden) => hidden.uid.is_some() || hidden.gid.is_some(),
+        // A cleared environment counts as a changed `PATH` for std
+        // (`saw_path || clear`).
+        Ok(hidden) => hidden.uid.is_some() || hidden.gid.is_some() || (bare && hidden.env_clear),
         Err(_) => true,
     }
 }
@@ -96,6 +99,12 @@ mod tests {
         let mut cmd = Command::new("echo");
         cmd.env_remove("PATH");
         assert!(may_fork(&cmd));
+        let mut cmd = Command::new("echo");
+        cmd.env_clear();
+        assert!(may_fork(&cmd), "a cleared environment is a changed PATH");
+        let mut cmd = Command::new("/bin/echo");
+        cmd.env_clear();
+        assert!(!may_fork(&cmd), "a path is not searched");
         let mut cmd = Command::new("echo");
         cmd.current_dir("/");
         assert!(may_fork(&cmd));
