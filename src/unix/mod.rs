@@ -880,10 +880,8 @@ pub(crate) fn prepare(
         // and only the stub sees where the child really ended up. A plain
         // command the crate spawns itself leaves the group only by a
         // `process_group` read back here (`stub_flags`, `g`).
-        spawner_pgid: match &rewritten {
-            Some((hidden, _)) if hidden.pgroup.is_none() && spawner == Spawner::Own => None,
-            _ => Some(nix::unistd::getpgrp().as_raw()),
-        },
+        spawner_pgid: stub_flags::needs_spawner_group(rewritten.as_ref().map(|(h, _)| h), spawner)
+            .then(|| nix::unistd::getpgrp().as_raw()),
         // `s`, `i` and `m` for a stub-form command (`stub_flags`); the
         // rewrite sets `s` and `i` for a plain one.
         ..stub_flags::in_place(cmd, in_place.as_ref())

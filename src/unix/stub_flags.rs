@@ -66,6 +66,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
 use super::inspect::Hidden;
+use crate::ext::Spawner;
 use crate::protocol::Flags;
 
 /// Whether the C library's `execvp` falls back to `/bin/sh` on `ENOEXEC`
@@ -92,6 +93,14 @@ pub(crate) fn internal_signals(
     hidden: &Hidden,
 ) -> Option<[bool; 3]> {
     direct_forks(program, cmd, hidden).then(super::signals::ignored_internal)
+}
+
+/// Whether the stub must be told the spawner's process group (`g`): unless
+/// the command is a plain one (`hidden`, its settings as the rewrite read
+/// them; `None` for a stub-form command) without `process_group`, spawned
+/// by the crate's own `spawn`, whose child cannot leave the spawner's group.
+pub(crate) fn needs_spawner_group(hidden: Option<&Hidden>, spawner: Spawner) -> bool {
+    !matches!((hidden, spawner), (Some(h), Spawner::Own) if h.pgroup.is_none())
 }
 
 /// Whether std would spawn a command for `program` with these settings by
@@ -200,6 +209,36 @@ mod tests {
         );
         assert_eq!(s(Command::new("/bin/prog").uid(0)), glibc);
         assert_eq!(s(Command::new("/bin/prog").gid(0)), glibc);
+    }
+
+    #[test]
+    fn internal_signals_only_where_the_direct_spawn_forks() {
+        let i = |cmd: &Command| {
+            internal_signals(
+                cmd.get_program(),
+                cmd,
+                &inspect::hidden_settings(cmd).unwrap(),
+            )
+        };
+        assert_eq!(i(&Command::new("prog")), None, "posix_spawnp");
+        assert_eq!(i(Command::new("/bin/prog").env("PATH", "/x")), None);
+        assert_eq!(i(Command::new("prog").current_dir("/")), None);
+        assert!(i(Command::new("prog").env("PATH", "/x")).is_some());
+        assert!(i(Command::new("prog").env_clear()).is_some());
+        assert!(i(Command::new("/bin/prog").uid(0)).is_some());
+    }
+
+    #[test]
+    fn the_spawners_group_is_left_out_only_where_the_child_stays_in_it() {
+        let plain = inspect::hidden_settings(&Command::new("prog")).unwrap();
+        let own_group = inspect::hidden_settings(Command::new("prog").process_group(0)).unwrap();
+        assert!(!needs_spawner_group(Some(&plain), Spawner::Own));
+        assert!(needs_spawner_group(Some(&own_group), Spawner::Own));
+        assert!(
+            needs_spawner_group(Some(&plain), Spawner::Caller),
+            "spawn_with"
+        );
+        assert!(needs_spawner_group(None, Spawner::Own), "stub form");
     }
 
     #[test]
