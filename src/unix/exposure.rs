@@ -33,10 +33,9 @@
 //! `fork` for need the stub; `may_fork` over-approximates std's choice (a
 //! needless stub costs an `exec`, a missed one is exactly `spawn()`).
 
-use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
-use super::inspect;
+use super::{inspect, stub_flags};
 
 /// Whether every spawn on this system is exposed (else only those std may
 /// start with `fork`/`exec`).
@@ -50,23 +49,20 @@ pub(crate) const EVERY_SPAWN: bool = !cfg!(any(
 ///
 /// True for a working directory (std needs `posix_spawn_file_actions_addchdir`,
 /// which older FreeBSD and illumos lack, and Apple's misreports with a
-/// relative program), for a bare program name with `PATH` set or removed in
-/// the command, for uid/gid, and for any setting this crate cannot read
+/// relative program), for what std's own rule forks for
+/// (`stub_flags::direct_forks`: a bare program name with `PATH` set or
+/// removed in the command or the environment cleared, uid/gid), and for any
+/// setting this crate cannot read
 /// (`groups`, `chroot`, `setsid` and the like, which the stub route then
 /// reports as uncarried). `pre_exec` closures cannot be seen; a command that
 /// has them is protected in stub form (`DoubleSpawn::std_command`).
 pub(crate) fn may_fork(cmd: &Command) -> bool {
+    // Any working directory, beyond std's own rule: see above.
     if cmd.get_current_dir().is_some() {
         return true;
     }
-    let bare = !cmd.get_program().as_bytes().contains(&b'/');
-    if bare && cmd.get_envs().any(|(key, _)| key == "PATH") {
-        return true;
-    }
     match inspect::hidden_settings(cmd) {
-        // A cleared environment counts as a changed `PATH` for std
-        // (`saw_path || clear`).
-        Ok(hidden) => hidden.uid.is_some() || hidden.gid.is_some() || (bare && hidden.env_clear),
+        Ok(hidden) => stub_flags::direct_forks(cmd.get_program(), cmd, &hidden),
         Err(_) => true,
     }
 }

@@ -129,8 +129,9 @@ pub(crate) fn stub_command(
     mut flags: Flags,
 ) -> io::Result<Command> {
     let program = cmd.get_program();
-    flags.sh_fallback = super::stub_flags::sh_fallback(program, cmd, hidden);
-    flags.ignored_internal = super::stub_flags::internal_signals(program, cmd, hidden);
+    let path = super::stub_flags::fork_path(program, cmd, hidden);
+    flags.sh_fallback = path.sh_fallback;
+    flags.ignored_internal = path.ignored_internal;
     let mut stub = Command::new(exe);
     stub.arg(MARKER)
         .arg(exec_path)

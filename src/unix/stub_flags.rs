@@ -77,22 +77,27 @@ use crate::protocol::Flags;
 /// exec-failure code there.)
 const EXECVP_FALLS_BACK: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 
-/// Whether a direct spawn of a command for `program` with these settings
-/// would be std's `fork`/`exec`, whose glibc `execvp` falls back to the
-/// shell.
-pub(crate) fn sh_fallback(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bool {
-    EXECVP_FALLS_BACK && direct_forks(program, cmd, hidden)
+/// The two flags that follow from how std would spawn the direct command:
+/// `s` and `i` (module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ForkPath {
+    /// `s`: the direct spawn is std's `fork`/`exec`, whose glibc `execvp`
+    /// falls back to the shell.
+    pub(crate) sh_fallback: bool,
+    /// `i`: the parent's dispositions of signals 32-34 for the stub to set,
+    /// where the direct spawn is std's `fork`/`exec`; `None` where it is
+    /// `posix_spawn`, as the stub's own spawn is.
+    pub(crate) ignored_internal: Option<[bool; 3]>,
 }
 
-/// The parent's dispositions of signals 32-34 for the stub to set (`i`),
-/// where a direct spawn of `program` would be std's `fork`/`exec`; `None`
-/// where it would be `posix_spawn`, as the stub's own spawn is.
-pub(crate) fn internal_signals(
-    program: &OsStr,
-    cmd: &Command,
-    hidden: &Hidden,
-) -> Option<[bool; 3]> {
-    direct_forks(program, cmd, hidden).then(super::signals::ignored_internal)
+/// `s` and `i` for a direct spawn of a command for `program` with these
+/// settings; std's choice is worked out once for both.
+pub(crate) fn fork_path(program: &OsStr, cmd: &Command, hidden: &Hidden) -> ForkPath {
+    let forks = direct_forks(program, cmd, hidden);
+    ForkPath {
+        sh_fallback: EXECVP_FALLS_BACK && forks,
+        ignored_internal: forks.then(super::signals::ignored_internal),
+    }
 }
 
 /// Whether the stub must be told the spawner's process group (`g`): unless
@@ -106,7 +111,7 @@ pub(crate) fn needs_spawner_group(hidden: Option<&Hidden>, spawner: Spawner) -> 
 /// Whether std would spawn a command for `program` with these settings by
 /// its own `fork`/`exec` rather than `posix_spawn`, as far as the settings
 /// show (not `pre_exec` closures; see the module docs).
-fn direct_forks(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bool {
+pub(crate) fn direct_forks(program: &OsStr, cmd: &Command, hidden: &Hidden) -> bool {
     let path_changed = hidden.env_clear || cmd.get_envs().any(|(key, _)| key == "PATH");
     let lookup = !program.as_bytes().contains(&b'/');
     hidden.uid.is_some()
@@ -142,15 +147,16 @@ pub(crate) fn in_place(cmd: &Command, hidden: Option<&Hidden>) -> Flags {
         .as_deref()
         .map(|arg0| Flags::from_arg0(arg0.as_bytes()));
     let target = cmd.get_args().nth(1).unwrap_or_default();
+    let path = fork_path(target, cmd, hidden);
     Flags {
         reset_mask: requested.is_some_and(|f| f.reset_mask),
         // The process-wrap adapter asks for `s` when process-wrap's own
         // wrappers add `pre_exec` closures (std's `fork` path for sure).
         sh_fallback: (EXECVP_FALLS_BACK && requested.is_some_and(|f| f.sh_fallback))
-            || sh_fallback(target, cmd, hidden),
+            || path.sh_fallback,
         // Closures make std fork this command as they would the direct
         // spawn, so only what the settings show counts here too.
-        ignored_internal: internal_signals(target, cmd, hidden),
+        ignored_internal: path.ignored_internal,
         ..none
     }
 }
@@ -185,12 +191,16 @@ mod tests {
     use crate::imp::inspect;
     use std::os::unix::process::CommandExt;
 
-    fn s(cmd: &Command) -> bool {
-        sh_fallback(
+    fn path(cmd: &Command) -> ForkPath {
+        fork_path(
             cmd.get_program(),
             cmd,
             &inspect::hidden_settings(cmd).unwrap(),
         )
+    }
+
+    fn s(cmd: &Command) -> bool {
+        path(cmd).sh_fallback
     }
 
     #[test]
@@ -213,13 +223,7 @@ mod tests {
 
     #[test]
     fn internal_signals_only_where_the_direct_spawn_forks() {
-        let i = |cmd: &Command| {
-            internal_signals(
-                cmd.get_program(),
-                cmd,
-                &inspect::hidden_settings(cmd).unwrap(),
-            )
-        };
+        let i = |cmd: &Command| path(cmd).ignored_internal;
         assert_eq!(i(&Command::new("prog")), None, "posix_spawnp");
         assert_eq!(i(Command::new("/bin/prog").env("PATH", "/x")), None);
         assert_eq!(i(Command::new("prog").current_dir("/")), None);
