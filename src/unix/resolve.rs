@@ -69,13 +69,14 @@
 //! `program`; the stub must be given a name with a slash, or it would search
 //! again), which only a script's interpreter can see in its arguments.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use nix::libc;
+use nix::NixPath;
 
 /// The search path `execvp` uses when the environment has no `PATH`: the
 /// one the stubs search too.
@@ -368,24 +369,17 @@ impl Base {
     }
 }
 
-/// Calls `f` with `bytes` as a C string, built on the stack when it is
-/// short (as std does for its own path arguments: this check runs on every
-/// spawn); a NUL byte is what std reports for it.
+/// Calls `f` with `bytes` as a C string (nix builds it on the stack when it
+/// is short, as std does for its own path arguments: this check runs on
+/// every spawn); a NUL byte is what std reports for it.
 fn with_c_string<T>(bytes: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
-    const STACK: usize = 384;
-    let nul = || {
-        io::Error::new(
+    // `f`'s own result is nested, so nix's error can only be the NUL byte.
+    bytes.with_nix_path(f).unwrap_or_else(|_| {
+        Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "nul byte found in provided data",
-        )
-    };
-    if bytes.len() < STACK {
-        let mut buf = [0u8; STACK];
-        buf[..bytes.len()].copy_from_slice(bytes);
-        let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()]).map_err(|_| nul())?;
-        return f(c);
-    }
-    f(&CString::new(bytes).map_err(|_| nul())?)
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -417,6 +411,22 @@ mod tests {
 
     fn kind(r: io::Result<OsString>) -> Option<i32> {
         r.err().and_then(|e| e.raw_os_error())
+    }
+
+    #[test]
+    fn a_nul_byte_is_std_s_error() {
+        use std::os::unix::ffi::OsStrExt;
+        for (program, cwd) in [(&b"/bin/t\0rue"[..], None), (b"/bin/true", Some("/t\0mp"))] {
+            let err = resolve(
+                OsStr::from_bytes(program),
+                None,
+                cwd.map(Path::new),
+                Access::CheckExecutable,
+            )
+            .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(err.to_string(), "nul byte found in provided data");
+        }
     }
 
     #[test]
