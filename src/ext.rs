@@ -12,6 +12,8 @@ use crate::imp::{self, IoDefaults};
 use crate::route::{DirectReason, Route};
 
 type StdCommand = std::process::Command;
+#[cfg(feature = "tokio")]
+type TokioCommand = tokio::process::Command;
 
 /// Who makes the spawn a double spawn prepares: the crate's own `spawn`,
 /// or a caller's spawner (`spawn_with`), which may add what the parent
@@ -21,8 +23,6 @@ pub(crate) enum Spawner {
     Own,
     Caller,
 }
-#[cfg(feature = "tokio")]
-type TokioCommand = tokio::process::Command;
 
 mod sealed {
     pub trait Sealed {}
