@@ -412,25 +412,64 @@ unsafe fn exec<S: Sys>(
         envp
     };
     // SAFETY: as the caller guarantees.
-    let (program_c, argv) = unsafe { (*stub_argv.add(2), stub_argv.add(3).cast_const()) };
-    // One candidate: `execve`, then, with `s`, glibc's shell fallback.
-    // SAFETY (of the calls below): `file` is a NUL-terminated path, the
-    // rest as the caller guarantees.
-    let attempt = |sys: &mut S, file: *const c_char| -> i32 {
-        // SAFETY: see above.
-        let e = unsafe { sys.execve(file, argv, envp) };
-        if e != S::ERRNO.noexec || !sh_fallback {
-            return e;
-        }
-        // SAFETY: see above; `script` puts the entries back.
-        unsafe { script(sys, stub_argv, file, envp) }
+    let program_c = unsafe { *stub_argv.add(2) };
+    let target = Target {
+        stub_argv,
+        envp,
+        sh_fallback,
     };
     if program.contains(&b'/') {
-        return attempt(sys, program_c);
+        // SAFETY: `program_c` is the NUL-terminated program, the rest as
+        // the caller guarantees.
+        return unsafe { target.attempt(sys, program_c) };
     }
-    // A bare name: search like posix_spawnp, or with `s` like execvp.
     // SAFETY: as the caller guarantees.
-    let path = unsafe { env_value(envp, b"PATH") }.unwrap_or(DEFAULT_PATH);
+    unsafe { search(sys, &target, program) }
+}
+
+/// What every candidate of one target is executed with.
+struct Target {
+    /// The stub's whole `argv` array (see [`exec`]).
+    stub_argv: *mut *const c_char,
+    /// Never NULL.
+    envp: *const *const c_char,
+    /// `s`: glibc's shell fallback on `ENOEXEC`.
+    sh_fallback: bool,
+}
+
+impl Target {
+    /// One candidate: `execve`, then, with `s`, glibc's shell fallback.
+    /// Returns the `errno`.
+    ///
+    /// # Safety
+    /// `file` is a NUL-terminated path; the fields as for [`exec`].
+    unsafe fn attempt<S: Sys>(&self, sys: &mut S, file: *const c_char) -> i32 {
+        // SAFETY: as the caller guarantees; entries 3.. of the stub's argv
+        // are the target's NULL-terminated argv.
+        let e = unsafe { sys.execve(file, self.stub_argv.add(3).cast_const(), self.envp) };
+        if e != S::ERRNO.noexec || !self.sh_fallback {
+            return e;
+        }
+        // SAFETY: as above; `script` puts the entries back.
+        unsafe { script(sys, self.stub_argv, file, self.envp) }
+    }
+}
+
+/// Searches `PATH` for a bare name like posix_spawnp, or with `s` like
+/// execvp; returns the `errno` of the failure.
+///
+/// A function of its own, never inlined: its `PATH_MAX` buffer would
+/// otherwise sit in the frame of every exec, and the stack probe for that
+/// frame touches one more page of stack, a page fault in the embedded
+/// stub's common case (a resolved path), which never searches.
+///
+/// # Safety
+/// As for [`exec`].
+#[cold]
+#[inline(never)]
+unsafe fn search<S: Sys>(sys: &mut S, target: &Target, program: &[u8]) -> i32 {
+    // SAFETY: as the caller guarantees.
+    let path = unsafe { env_value(target.envp, b"PATH") }.unwrap_or(DEFAULT_PATH);
     let errno = S::ERRNO;
     let mut buf = [0u8; PATH_MAX];
     let mut saw_eacces = false;
@@ -444,7 +483,8 @@ unsafe fn exec<S: Sys>(
         buf[dir.len()] = b'/';
         buf[dir.len() + 1..len].copy_from_slice(program);
         buf[len] = 0;
-        let e = attempt(sys, buf.as_ptr().cast());
+        // SAFETY: `buf` holds a NUL-terminated candidate.
+        let e = unsafe { target.attempt(sys, buf.as_ptr().cast()) };
         if e == errno.acces {
             saw_eacces = true;
         } else if !errno.search_on.contains(&e) {
