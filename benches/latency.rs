@@ -61,8 +61,8 @@ mod bench {
 
     use crate::common::floor;
     use crate::common::{
-        current_exe, embedded, excess, median, note, rounds, std_once, std_once_split, tokio_once,
-        us, variant, How, Summary, Variant, TRUE,
+        current_exe, embedded, excess, median, parts_variant, rounds, std_once, std_once_split,
+        tokio_once, us, variant, How, Parts, Summary, Variant, TRUE,
     };
 
     /// The argument that makes this binary the floor program.
@@ -128,30 +128,25 @@ mod bench {
             .into_iter()
             .map(|(name, path)| (name, floor::command(path)))
             .collect();
-        // Each run also notes its time inside `spawn()` and after it (see
+        // Each run also reports its time inside `spawn()` and after it (see
         // `std_once_split`), which the summary splits the overheads by.
-        let split = |name: &str, (inside, after): (Duration, Duration)| {
-            note(&format!("latency/std/{name}.spawn"), inside.as_secs_f64());
-            note(&format!("latency/std/{name}.after"), after.as_secs_f64());
-        };
         let mut variants: Vec<Variant<'_>> = cmds
             .iter_mut()
             .map(|(name, how, cmd)| {
-                let (name, how) = (*name, *how);
-                variant(name, move || split(name, std_once_split(cmd, how)))
+                let how = *how;
+                parts_variant(name, move || Parts::split(std_once_split(cmd, how)))
             })
             .collect();
         for (name, cmd) in &mut floors {
-            let name = *name;
-            variants.push(variant(name, move || {
-                split(name, floor::std_once_split(cmd))
+            variants.push(parts_variant(name, move || {
+                Parts::split(floor::std_once_split(cmd))
             }));
         }
         // The embedded stub spawned as the floor is (its memfd, SIGTSTP
         // blocked, nothing else of the crate): the stub's own exec and run.
         if let Some(mut raw) = embedded_raw() {
-            variants.push(variant("embedded_raw", move || {
-                split("embedded_raw", floor::std_once_split(&mut raw))
+            variants.push(parts_variant("embedded_raw", move || {
+                Parts::split(floor::std_once_split(&mut raw))
             }));
         }
         variants.push(variant("bare_exe", || std_once(&mut bare, How::Direct)));
@@ -176,13 +171,10 @@ mod bench {
         let mut variants: Vec<Variant<'_>> = cmds
             .iter_mut()
             .map(|(name, how, cmd)| {
-                let (name, how) = (*name, *how);
-                variant(name, move || {
-                    let blocked = rt.block_on(tokio_once(cmd, how));
-                    note(
-                        &format!("latency/tokio/{name}.spawn"),
-                        blocked.as_secs_f64(),
-                    );
+                let how = *how;
+                parts_variant(name, move || Parts {
+                    spawn: Some(rt.block_on(tokio_once(cmd, how))),
+                    after: None,
                 })
             })
             .collect();

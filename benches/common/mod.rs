@@ -133,10 +133,39 @@ static TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
 pub struct Variant<'a> {
     name: &'static str,
     per_round: usize,
-    run: Box<dyn FnMut() + 'a>,
+    run: Box<dyn FnMut() -> Parts + 'a>,
 }
 
-pub fn variant<'a>(name: &'static str, run: impl FnMut() + 'a) -> Variant<'a> {
+/// What one run of a variant measured of itself besides its whole time:
+/// the time inside `spawn()` and the time after it. `rounds` records them
+/// as "bench/variant.spawn" and "bench/variant.after", after the run's
+/// clock stopped, so that no variant's time includes the bookkeeping
+/// (which would count in the routes' overhead but not in the floor's).
+#[derive(Clone, Copy, Default)]
+pub struct Parts {
+    pub spawn: Option<Duration>,
+    pub after: Option<Duration>,
+}
+
+impl Parts {
+    /// A run split at the return of `spawn()` (`std_once_split`).
+    pub fn split((spawn, after): (Duration, Duration)) -> Parts {
+        Parts {
+            spawn: Some(spawn),
+            after: Some(after),
+        }
+    }
+}
+
+pub fn variant<'a>(name: &'static str, mut run: impl FnMut() + 'a) -> Variant<'a> {
+    parts_variant(name, move || {
+        run();
+        Parts::default()
+    })
+}
+
+/// A variant whose runs report their `Parts`.
+pub fn parts_variant<'a>(name: &'static str, run: impl FnMut() -> Parts + 'a) -> Variant<'a> {
     Variant {
         name,
         per_round: 1,
@@ -192,6 +221,7 @@ pub fn rounds<T>(
         }
         b.iter_custom(|iters| {
             let mut spent = vec![Vec::new(); k];
+            let mut parts = vec![Vec::new(); k];
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 for j in 0..k {
@@ -206,20 +236,35 @@ pub fn rounds<T>(
                     let i = (round / 2 + j) % k;
                     for _ in 0..variants[i].per_round {
                         let start = Instant::now();
-                        (variants[i].run)();
+                        let p = (variants[i].run)();
                         let t = start.elapsed();
                         total += t;
                         spent[i].push(t.as_secs_f64());
+                        parts[i].push(p);
                     }
                 }
                 round += 1;
             }
             let mut times = TIMES.lock().unwrap();
-            for (v, s) in variants.iter().zip(spent) {
+            for ((v, s), p) in variants.iter().zip(spent).zip(parts) {
                 times
                     .entry(format!("{id}/{}", v.name))
                     .or_default()
                     .extend(s);
+                for (suffix, part) in [
+                    (
+                        "spawn",
+                        p.iter().filter_map(|p| p.spawn).collect::<Vec<_>>(),
+                    ),
+                    ("after", p.iter().filter_map(|p| p.after).collect()),
+                ] {
+                    if !part.is_empty() {
+                        times
+                            .entry(format!("{id}/{}.{suffix}", v.name))
+                            .or_default()
+                            .extend(part.iter().map(Duration::as_secs_f64));
+                    }
+                }
             }
             total
         })
