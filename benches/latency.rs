@@ -19,6 +19,11 @@
 //!   place, which skips the parent's rewrite (inspect, resolve), and
 //!   `embedded_raw`: the embedded stub's memfd spawned as the floor is
 //!   (SIGTSTP blocked, nothing else of the crate).
+//! - `latency/runner_command`: direct, the floor and the embedded stub
+//!   spawning `/bin/true` with a runner-shaped command
+//!   (`common::runner_shaped`: the arguments and some twenty variables a
+//!   test runner gives a test), for the cost that grows with a command's
+//!   strings (the parent reads its settings from std's `Debug` text).
 //! - `nextest_stub`: nextest's own stub, `cargo-nextest __double-spawn --
 //!   /bin/true ''` (a subcommand of the runner's binary, started after its
 //!   runtime and argument parsing), against ours; skipped when
@@ -61,8 +66,8 @@ mod bench {
 
     use crate::common::floor;
     use crate::common::{
-        current_exe, embedded, excess, median, parts_variant, rounds, std_once, std_once_split,
-        tokio_once, us, variant, How, Parts, Summary, Variant, TRUE,
+        current_exe, embedded, excess, median, parts_variant, rounds, runner_shaped, std_once,
+        std_once_split, tokio_once, us, variant, How, Parts, Summary, Variant, TRUE,
     };
 
     /// The argument that makes this binary the floor program.
@@ -193,6 +198,41 @@ mod bench {
         std::env::split_paths(&path)
             .map(|dir| dir.join("cargo-nextest"))
             .find(|p| p.is_file())
+    }
+
+    /// Direct, the floor and the embedded stub with a runner-shaped
+    /// command (`common::runner_shaped`) instead of a bare `/bin/true`.
+    fn latency_runner_command(c: &mut Criterion) {
+        let Some(floor) = floor::memfd() else {
+            println!("latency/runner_command: no floor program; group skipped");
+            return;
+        };
+        let mut cmds: Vec<(&'static str, How, Command)> = vec![("direct", How::Direct)]
+            .into_iter()
+            .chain(embedded().map(|how| ("embedded", how)))
+            .map(|(name, how)| {
+                let mut cmd = Command::new(TRUE);
+                runner_shaped(&mut cmd);
+                (name, how, cmd)
+            })
+            .collect();
+        let mut floor = floor::command(floor);
+        runner_shaped(&mut floor);
+        let mut variants: Vec<Variant<'_>> = cmds
+            .iter_mut()
+            .map(|(name, how, cmd)| {
+                let how = *how;
+                variant(name, move || std_once(cmd, how))
+            })
+            .collect();
+        variants.push(variant("floor_memfd", move || floor::std_once(&mut floor)));
+        rounds(
+            c,
+            "latency/runner_command",
+            Duration::from_secs(4),
+            || (),
+            variants,
+        );
     }
 
     fn nextest_stub(c: &mut Criterion) {
@@ -383,6 +423,26 @@ mod bench {
             o_n.zip(o_em).map(|(n, em)| format!("{:.1}", n / em)),
         );
 
+        // The same with a runner-shaped command: std's `Debug` text, which
+        // the parent reads every setting from, grows with its strings.
+        let over = |v: &str| {
+            excess(
+                &format!("latency/runner_command/{v}"),
+                "latency/runner_command/direct",
+            )
+        };
+        let (r_fm, r_em) = (over("floor_memfd"), over("embedded"));
+        s.list(
+            "runner-shaped command, std, overhead over direct",
+            &[("floor_memfd", r_fm), ("embedded", r_em)],
+            us,
+        );
+        s.row(
+            "runner-shaped command, std, embedded overhead / floor_memfd overhead",
+            r_em.zip(r_fm.filter(|&f| f > 0.0))
+                .map(|(e, f)| format!("{:.2}", e / f)),
+        );
+
         // Issue 15: the embedded route within 1.25 times the floor's
         // overhead (the floor from a memfd, as the embedded stub is).
         for (flavour, ratio) in floor_ratios {
@@ -418,7 +478,7 @@ mod bench {
     criterion::criterion_group! {
         name = groups;
         config = Criterion::default().without_plots().nresamples(10_000);
-        targets = latency_std, latency_tokio, nextest_stub
+        targets = latency_std, latency_tokio, latency_runner_command, nextest_stub
     }
 
     pub(crate) fn main() {

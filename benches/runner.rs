@@ -74,7 +74,8 @@ fn main() {
 #[cfg(unix)]
 mod bench {
     use crate::common::{
-        cpu_time, embedded, median_of, paired_excess, storm, us, How, Summary, TRUE,
+        cpu_time, embedded, median_of, paired_excess, storm, us, How, Summary, RUNNER_ARGS_QUOTED,
+        TRUE,
     };
     use crate::shape::{self, host_round, parse_host, routes, Params, Series, Spawner};
     use std::collections::BTreeMap;
@@ -182,7 +183,7 @@ mod bench {
                 name: "nextest",
                 how: How::Direct,
                 program: nextest,
-                args: &["__double-spawn", "--", TRUE, ""],
+                args: &["__double-spawn", "--", TRUE, RUNNER_ARGS_QUOTED],
             });
         } else {
             println!("runner: cargo-nextest is not on PATH; its stub is not measured");

@@ -29,6 +29,81 @@ use nix::libc;
 /// The trivial target every bench spawns.
 pub const TRUE: &str = "/bin/true";
 
+/// The arguments a test runner gives each test it starts (the test's name
+/// and harness flags), for `runner_shaped`.
+pub const RUNNER_ARGS: [&str; 4] = [
+    "--exact",
+    "tests::integration::spawns_under_a_sigtstp_storm",
+    "--nocapture",
+    "--test-threads=1",
+];
+
+/// `RUNNER_ARGS` as one shell-quoted string (nextest's stub takes a
+/// target's arguments so).
+pub const RUNNER_ARGS_QUOTED: &str =
+    "--exact tests::integration::spawns_under_a_sigtstp_storm --nocapture --test-threads=1";
+
+/// Gives `cmd` the arguments and environment a test runner gives each test
+/// it starts (shaped after nextest's: `RUNNER_ARGS` and `runner_env`),
+/// about 1.5 KB of strings in all. The crate reads a command's hidden
+/// settings from std's `Debug` text, whose cost grows with these strings;
+/// `/bin/true` alone hides that.
+pub fn runner_shaped(cmd: &mut Command) -> &mut Command {
+    cmd.args(RUNNER_ARGS);
+    runner_env(cmd)
+}
+
+/// The environment of `runner_shaped`: some twenty variables naming the
+/// run, the package and its paths (about 1.3 KB).
+pub fn runner_env(cmd: &mut Command) -> &mut Command {
+    let dir = "/home/runner/work/project/project";
+    for (key, value) in [
+        ("NEXTEST", "1".to_owned()),
+        (
+            "NEXTEST_RUN_ID",
+            "6f1c2b9e-3d4a-4f5b-9c8d-7e6f5a4b3c2d".to_owned(),
+        ),
+        ("NEXTEST_EXECUTION_MODE", "process-per-test".to_owned()),
+        ("NEXTEST_PROFILE", "ci".to_owned()),
+        ("NEXTEST_TEST_THREADS", "8".to_owned()),
+        ("NEXTEST_ATTEMPT", "1".to_owned()),
+        ("NEXTEST_TOTAL_ATTEMPTS", "1".to_owned()),
+        (
+            "NEXTEST_BIN_EXE_double_spawn",
+            format!("{dir}/target/debug/double-spawn"),
+        ),
+        // No LD_LIBRARY_PATH, which runners often set too: the loader would
+        // apply it to the current-executable stub, so the crate takes the
+        // embedded stub for such a command, and the current-executable
+        // route would not be measured.
+        ("NEXTEST_TEST_GLOBAL_SLOT", "3".to_owned()),
+        (
+            "CARGO_PKG_REPOSITORY",
+            "https://github.com/example/double-spawn".to_owned(),
+        ),
+        (
+            "CARGO_PKG_DESCRIPTION",
+            "Spawn child processes that a Ctrl-Z cannot hang".to_owned(),
+        ),
+        ("RUST_TEST_THREADS", "1".to_owned()),
+        ("RUST_BACKTRACE", "1".to_owned()),
+        ("CARGO", "/home/runner/.cargo/bin/cargo".to_owned()),
+        ("CARGO_MANIFEST_DIR", dir.to_owned()),
+        ("CARGO_MANIFEST_PATH", format!("{dir}/Cargo.toml")),
+        ("CARGO_PKG_NAME", "double-spawn".to_owned()),
+        ("CARGO_PKG_VERSION", "0.1.0".to_owned()),
+        ("CARGO_CRATE_NAME", "integration".to_owned()),
+        ("CARGO_TARGET_TMPDIR", format!("{dir}/target/tmp")),
+        (
+            "__NEXTEST_ORIGINAL_CARGO",
+            "/home/runner/.cargo/bin/cargo".to_owned(),
+        ),
+    ] {
+        cmd.env(key, value);
+    }
+    cmd
+}
+
 /// How a variant spawns: directly, or through a stub with a configuration.
 #[derive(Clone, Copy, Debug)]
 pub enum How {

@@ -5,7 +5,8 @@
 //! A round in one host runs, for each route in an order that rotates from
 //! round to round:
 //! - the *runner* workload: N spawns of `/bin/true` made the way a test
-//!   runner makes them (a `tokio::process::Command` built per job, its own
+//!   runner makes them (a `tokio::process::Command` built per job with a
+//!   test's arguments and environment, `common::runner_shaped`, its own
 //!   process group, stdin null, stdout and stderr piped and read to the end,
 //!   `-j` jobs in flight on a multi-thread runtime), timed in wall time and
 //!   in CPU time (`getrusage` of this process and of its waited-for
@@ -22,7 +23,9 @@ use std::time::Instant;
 
 use double_spawn::DoubleSpawnExt;
 
-use crate::common::{cpu_time, current_exe, embedded, std_once, How, TRUE};
+use crate::common::{
+    cpu_time, current_exe, embedded, runner_env, std_once, How, RUNNER_ARGS, TRUE,
+};
 
 /// The first argument that makes a runner bench binary a host measuring
 /// one round for the `runner` bench.
@@ -71,7 +74,7 @@ pub fn routes() -> Vec<Spawner> {
         name,
         how,
         program: TRUE,
-        args: &[],
+        args: &RUNNER_ARGS,
     };
     let mut routes = vec![
         spawner("direct", How::Direct),
@@ -92,6 +95,7 @@ pub type Series = BTreeMap<String, Vec<f64>>;
 /// and read to the end.
 async fn job(s: Spawner) {
     let mut cmd = tokio::process::Command::new(s.program);
+    runner_env(cmd.as_std_mut());
     cmd.args(s.args)
         .process_group(0)
         .stdin(Stdio::null())
@@ -173,7 +177,7 @@ pub fn host_round(
 fn latency_pair(direct: Spawner, s: Spawner, spawns: usize, series: &mut Series) {
     let command = |s: Spawner| {
         let mut cmd = Command::new(s.program);
-        cmd.args(s.args);
+        runner_env(&mut cmd).args(s.args);
         cmd
     };
     let (mut d_cmd, mut s_cmd) = (command(direct), command(s));
