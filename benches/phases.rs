@@ -11,6 +11,9 @@
 //! strace -f -ttt -T -o /tmp/trace.embedded $B embedded 20   # per phase
 //! ```
 //!
+//! `$B <route> <N> runner` gives the command a test's arguments and
+//! environment (`common::runner_shaped`) instead of a bare `/bin/true`.
+//!
 //! Routes: `direct`, `embedded`, `current_exe` (`DoubleSpawn`),
 //! `embedded_form` (a stub-form command for the embedded stub, built once
 //! and spawned in place: no rewrite), and
@@ -30,8 +33,9 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let n: usize = args.get(1).map_or(200, |n| n.parse().expect("N"));
+    let shape = args.get(2).map(String::as_str);
     match args.first() {
-        Some(route) => run(route, n),
+        Some(route) => run(route, n, shape),
         None => {
             for route in [
                 "direct",
@@ -41,14 +45,14 @@ fn main() {
                 "embedded_form",
                 "current_exe",
             ] {
-                run(route, n);
+                run(route, n, None);
             }
         }
     }
 }
 
 #[cfg(unix)]
-fn run(route: &str, n: usize) {
+fn run(route: &str, n: usize, shape: Option<&str>) {
     use std::process::Command;
     use std::time::Instant;
 
@@ -77,6 +81,11 @@ fn run(route: &str, n: usize) {
         },
         _ => Command::new(TRUE),
     };
+    if shape == Some("runner") {
+        // A test's arguments and environment (`common::runner_shaped`),
+        // where the parent's read-back costs the most.
+        common::runner_shaped(&mut cmd);
+    }
     // One spawn first, so that loading a stub is not in the count's mean.
     once(&mut cmd);
     let start = Instant::now();

@@ -195,12 +195,11 @@
 //!
 //! What the read-back costs: std has no getters for a command's stdio,
 //! uid/gid, process group, `argv[0]` or cleared environment, so the crate
-//! reads them from the command's `{:#?}` text, and that costs about 30 ns a
-//! byte of the command's strings (program, arguments, environment, working
-//! directory), in either form. For a test's command with some twenty
-//! environment variables (about 1.5 KB) that is some 65 µs a spawn, against
-//! 7 µs for a bare `/bin/true`; the README's "Performance" has the
-//! measurements.
+//! reads them from the command's `{:#?}` text, whose cost grows with the
+//! command's strings (program, arguments, environment, working directory),
+//! in either form: for a test's command with some twenty environment
+//! variables (about 1.5 KB) it measured 64–70 µs a spawn, against 7 µs for
+//! a bare `/bin/true`; the README's "Performance" has the measurements.
 //!
 //! # Debug output and bug reports
 //!
