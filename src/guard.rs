@@ -7,8 +7,12 @@ use crate::imp;
 /// Blocks SIGTSTP on the current thread until dropped, then restores the
 /// thread's previous signal mask exactly.
 ///
-/// This is the primitive every double spawn holds around its `spawn()` call;
-/// [`DoubleSpawnCommand`](crate::DoubleSpawnCommand) takes one for you. Hold
+/// This is the primitive a double spawn holds around its `spawn()` call;
+/// [`DoubleSpawnCommand`](crate::DoubleSpawnCommand) takes one for you, which
+/// also blocks SIGTTIN and SIGTTOU (a terminal sends them to a whole
+/// background group, so they too can stop a child before `exec`) and tells
+/// the stub which of the three to unblock. This guard blocks SIGTSTP alone:
+/// the stub of a command spawned by other code is told about SIGTSTP only. Hold
 /// it yourself only when some other code performs the spawn of a command
 /// built with [`DoubleSpawn::std_command`](crate::DoubleSpawn::std_command),
 /// and prefer [`DoubleSpawnExt::double_spawn`](crate::DoubleSpawnExt) inside

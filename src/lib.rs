@@ -11,8 +11,10 @@
 //! and job supervisors that spawn thousands of children hit this.
 //!
 //! `double-spawn` closes the window. Around the spawn it blocks SIGTSTP on the
-//! spawning thread only; the child inherits the blocked signal, so nothing
-//! can stop it before `exec`. The child it starts is not the program but a
+//! spawning thread only (and SIGTTIN and SIGTTOU, the stops a terminal sends
+//! a whole background group when one of its members reads from it or writes
+//! to it); the child inherits the blocked signals, so nothing can stop it
+//! before `exec`. The child it starts is not the program but a
 //! *stub*: by default the current executable started again with private
 //! arguments. The stub restores the signal mask and `exec`s the real program
 //! in place. A SIGTSTP that arrived in between now stops a process that has
@@ -53,9 +55,9 @@
 //! - **The stub.** A process of this executable whose `argv[1]` is the
 //!   crate's private subcommand sets signals 32-34 as a direct child would
 //!   have them (where the direct spawn would have been std's `fork`/`exec`),
-//!   unblocks SIGTSTP if the guard blocked it (first
-//!   discarding a pending one if the child is no longer in the spawner's
-//!   process group), and
+//!   unblocks SIGTSTP, SIGTTIN and SIGTTOU where the guard blocked them
+//!   (first discarding a pending one if the child is no longer in the
+//!   spawner's process group), and
 //!   `execve`s the target with the tail of its own `argv`, allocating
 //!   nothing. With glibc this happens in an ELF constructor, before std's
 //!   runtime and before any `main`; with other C libraries [`init()`] does
@@ -119,8 +121,8 @@
 //! silently; [`DoubleSpawn::strict`] turns every fallback into an
 //! `io::ErrorKind::Unsupported` error from `spawn()` instead, which carries
 //! the reason ([`Unprotected::of`]). A thread that
-//! already blocks SIGTSTP is safe without a stub and spawns directly,
-//! silently.
+//! already blocks SIGTSTP, SIGTTIN and SIGTTOU is safe without a stub and
+//! spawns directly, silently.
 //!
 //! # What differs from a direct spawn
 //!

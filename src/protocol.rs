@@ -108,6 +108,11 @@ pub(crate) const INTERNAL_SIGNALS: [i32; 3] = [32, 33, 34];
 pub(crate) struct Flags {
     /// SIGTSTP was blocked by the guard only: unblock it in the stub.
     pub(crate) unblock_tstp: bool,
+    /// SIGTTIN and SIGTTOU (in that order) were blocked by the guard only:
+    /// unblock them in the stub (`u`, `o`). A terminal sends them to a
+    /// whole background process group, so they can reach a child between
+    /// `clone` and `exec` as a Ctrl-Z does (see `stubs::core`, step 4).
+    pub(crate) unblock_tty: [bool; 2],
     /// Give the target an empty signal mask (after the SIGTSTP handling).
     pub(crate) reset_mask: bool,
     /// On `ENOEXEC`, run the file with `/bin/sh` as glibc's `execvp` does.
@@ -128,8 +133,8 @@ pub(crate) struct Flags {
 }
 
 /// The longest `argv[0]` `Flags::to_arg0` writes:
-/// `double-spawn:` `t` `m` `s` `012` `i7` `e255` `g2147483647`.
-const ARG0_MAX: usize = ARG0_PREFIX.len() + 3 + 3 + 2 + 4 + 11;
+/// `double-spawn:` `tuo` `m` `s` `012` `i7` `e255` `g2147483647`.
+const ARG0_MAX: usize = ARG0_PREFIX.len() + 5 + 3 + 2 + 4 + 11;
 
 /// An encoded `argv[0]`, built without allocating.
 #[derive(Clone, Copy)]
@@ -162,6 +167,7 @@ impl Flags {
     /// and what a stub assumes for an `argv[0]` it cannot read.
     pub(crate) const DEFAULT: Flags = Flags {
         unblock_tstp: true,
+        unblock_tty: [false; 2],
         reset_mask: false,
         sh_fallback: false,
         close_std: [false; 3],
@@ -181,6 +187,11 @@ impl Flags {
         }
         if self.unblock_tstp {
             out.push(b't');
+        }
+        for (letter, unblock) in [b'u', b'o'].into_iter().zip(self.unblock_tty) {
+            if unblock {
+                out.push(letter);
+            }
         }
         if self.reset_mask {
             out.push(b'm');
@@ -230,6 +241,7 @@ impl Flags {
         let mut rest = arg0.strip_prefix(ARG0_PREFIX)?;
         let mut flags = Flags {
             unblock_tstp: false,
+            unblock_tty: [false; 2],
             reset_mask: false,
             sh_fallback: false,
             close_std: [false; 3],
@@ -241,6 +253,8 @@ impl Flags {
             rest = tail;
             match b {
                 b't' => flags.unblock_tstp = true,
+                b'u' => flags.unblock_tty[0] = true,
+                b'o' => flags.unblock_tty[1] = true,
                 b'm' => flags.reset_mask = true,
                 b's' => flags.sh_fallback = true,
                 b'0'..=b'2' => flags.close_std[usize::from(b - b'0')] = true,
@@ -383,7 +397,7 @@ mod tests {
     }
 
     fn all_flags() -> impl Iterator<Item = Flags> {
-        (0u32..1 << 10).flat_map(|bits| {
+        (0u32..1 << 12).flat_map(|bits| {
             [1u8, 9, 10, 70, 99, 100, 127, 255]
                 .into_iter()
                 .flat_map(move |code| {
@@ -397,6 +411,7 @@ mod tests {
                     ]
                     .map(move |pgid| Flags {
                         unblock_tstp: bits & 1 != 0,
+                        unblock_tty: [bits & 1024 != 0, bits & 2048 != 0],
                         close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
                         ignored_internal: (bits & 512 != 0).then_some([
                             bits & 16 != 0,
@@ -429,6 +444,7 @@ mod tests {
         assert_eq!(Flags::DEFAULT.to_arg0().as_str(), "double-spawn:t");
         let flags = Flags {
             unblock_tstp: true,
+            unblock_tty: [true, true],
             reset_mask: false,
             sh_fallback: true,
             close_std: [true, false, true],
@@ -436,8 +452,9 @@ mod tests {
             exec_failed: 70,
             spawner_pgid: Some(4321),
         };
-        assert_eq!(flags.to_arg0().as_str(), "double-spawn:ts02i3e70g4321");
+        assert_eq!(flags.to_arg0().as_str(), "double-spawn:tuos02i3e70g4321");
         let longest = Flags {
+            unblock_tty: [true, true],
             reset_mask: true,
             sh_fallback: true,
             close_std: [true; 3],
@@ -448,7 +465,7 @@ mod tests {
         };
         assert_eq!(
             longest.to_arg0().as_str(),
-            "double-spawn:tms012i7e255g2147483647"
+            "double-spawn:tuoms012i7e255g2147483647"
         );
         assert_eq!(longest.to_arg0().as_str().len(), ARG0_MAX);
         // No group is known, or none that getpgrp can return: nothing written.

@@ -105,9 +105,10 @@ pub enum DirectReason {
         /// Its value.
         value: &'static str,
     },
-    /// The spawning thread blocks SIGTSTP itself: the child inherits that,
-    /// no stop can reach it before `exec`, and a direct spawn is exact.
-    /// Never reported.
+    /// The spawning thread blocks SIGTSTP, SIGTTIN and SIGTTOU itself: the
+    /// child inherits that, no stop can reach it before `exec`, and a
+    /// direct spawn is exact. (A thread that blocks only some of them is
+    /// protected from the others by the stub.) Never reported.
     SigtstpBlocked,
     /// The command holds a NUL byte that std refuses (`InvalidInput`, before
     /// any child exists): an environment entry, or the program, an argument,
@@ -184,7 +185,7 @@ impl fmt::Display for DirectReason {
                 "no stop can catch a posix_spawn child before exec on this system"
             }
             DirectReason::SigtstpBlocked => {
-                "the spawning thread blocks SIGTSTP, which the child inherits"
+                "the spawning thread blocks SIGTSTP, SIGTTIN and SIGTTOU, which the child inherits"
             }
             DirectReason::NulByte => "the command holds a NUL byte, which std refuses",
             DirectReason::ProgramNotRunnable => {

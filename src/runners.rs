@@ -232,8 +232,8 @@
 //! stub is started by; `std::env::current_exe()` gives the file behind it.
 //! [`is_active`](crate::DoubleSpawn::is_active) is the yes/no. The route is
 //! that of the process: one command can still be spawned directly, when its
-//! thread already blocks SIGTSTP (safe as it is) or when it has a setting
-//! the stub cannot be given (reported). With the `tracing` feature every
+//! thread already blocks the stop signals (safe as it is) or when it has a
+//! setting the stub cannot be given (reported). With the `tracing` feature every
 //! spawn also emits a `debug` event with the program, the pid and the route
 //! it took.
 //!
@@ -341,8 +341,8 @@
 //! and names the reason ([`DirectReason`](crate::DirectReason)). What stays
 //! direct without an error: an opt-out through the variable (a disabled
 //! configuration is never strict), a non-Unix target, and a thread that
-//! already blocks SIGTSTP. To fail at start-up rather than at the first
-//! spawn, check [`is_active`](crate::DoubleSpawn::is_active) or match the
+//! already blocks SIGTSTP, SIGTTIN and SIGTTOU. To fail at start-up rather
+//! than at the first spawn, check [`is_active`](crate::DoubleSpawn::is_active) or match the
 //! [`route`](crate::DoubleSpawn::route) after `set_default`.
 //!
 //! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported

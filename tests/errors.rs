@@ -1123,16 +1123,27 @@ fn route_of_one_command() {
         config_route,
         "a stub-form command"
     );
-    // A thread that blocks SIGTSTP spawns directly, silently.
-    let blocked = std::thread::spawn(move || {
-        let mut set = nix::sys::signal::SigSet::empty();
-        set.add(nix::sys::signal::Signal::SIGTSTP);
-        set.thread_block().unwrap();
-        Command::new("true").double_spawn_with(on).route()
-    })
-    .join()
-    .unwrap();
-    assert_eq!(blocked, Route::Direct(DirectReason::SigtstpBlocked));
+    // A thread that blocks the three stop signals spawns directly,
+    // silently; one that blocks SIGTSTP alone still takes the stub (a
+    // SIGTTIN or SIGTTOU could stop its child before exec).
+    use nix::sys::signal::{SigSet, Signal};
+    let blocking = |signals: &'static [Signal]| {
+        std::thread::spawn(move || {
+            let mut set = SigSet::empty();
+            for &sig in signals {
+                set.add(sig);
+            }
+            set.thread_block().unwrap();
+            Command::new("true").double_spawn_with(on).route()
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(
+        blocking(&[Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU]),
+        Route::Direct(DirectReason::SigtstpBlocked)
+    );
+    assert_eq!(blocking(&[Signal::SIGTSTP]), config_route, "SIGTSTP alone");
 
     let embedded = DoubleSpawn::enabled().stub(Stub::Embedded);
     let current = DoubleSpawn::enabled().stub(Stub::CurrentExe);

@@ -14,8 +14,8 @@
 //! session leader's own group is orphaned, and the kernel discards stop
 //! signals sent to an orphaned group: children that stay in the spawner's
 //! group would never stop). The spawner checks it leads its own group,
-//! installs a no-op SIGTSTP handler (its children get the default action),
-//! sends SIGTSTP to its own group (and nothing else) every 50 µs from one
+//! installs a no-op handler for the storm's signal (its children get the default action),
+//! sends that signal (SIGTSTP unless said) to its own group (and nothing else) every 50 µs from one
 //! thread, and double-spawns `/bin/true` one at a time from the main thread,
 //! for at most `SPAWNS` spawns or `BUDGET`. Each child is watched through
 //! `/proc/PID/stat` until it exits or shows state `T`, with a deadline; a
@@ -31,6 +31,12 @@
 //! - Children that stay in the spawner's group: the stops still reach them
 //!   after `exec` (they are seen stopped) and a SIGCONT to the spawner's
 //!   group, what the shell's `fg` sends, continues them: none hangs.
+//! - The same storm of SIGTTIN and of SIGTTOU, which a terminal sends to a
+//!   whole background group when a member reads from it (or writes, with
+//!   `tostop`): through the current executable with SIGTTIN, the embedded
+//!   stub with SIGTTOU, children in their own groups. Before the guard
+//!   blocked them, a child stopped by one between `clone` and `exec` hung
+//!   the spawner in `spawn()`, or was left stopped after it.
 
 mod common;
 
@@ -80,6 +86,10 @@ pub(crate) fn main() {
                 name: "children_in_the_spawners_group_still_stop_after_exec",
                 run: same_group,
             },
+            Test {
+                name: "own_group_children_are_never_left_stopped_by_sigttin_or_sigttou",
+                run: own_group_tty_signals,
+            },
         ],
     )
 }
@@ -102,10 +112,10 @@ struct Outcome {
 /// Runs one shell and its spawner in a session of their own and reads the
 /// spawner's `RESULT` line;
 /// `None` when the stub asked for is not available here.
-fn run(stub: &str, mode: &str) -> Option<Outcome> {
-    let what = format!("{stub} {mode}");
+fn run(stub: &str, mode: &str, signal: &str) -> Option<Outcome> {
+    let what = format!("{stub} {mode} {signal}");
     let child = Command::new(std::env::current_exe().unwrap())
-        .args([SHELL, stub, mode])
+        .args([SHELL, stub, mode, signal])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -164,8 +174,8 @@ fn run(stub: &str, mode: &str) -> Option<Outcome> {
     Some(outcome)
 }
 
-fn check_own_group(stub: &str) {
-    let Some(o) = run(stub, "leave") else {
+fn check_own_group(stub: &str, signal: &str) {
+    let Some(o) = run(stub, "leave", signal) else {
         return;
     };
     assert_eq!(o.route, stub, "{o:?}");
@@ -184,17 +194,22 @@ fn check_own_group(stub: &str) {
     assert_eq!(
         o.stopped, 0,
         "{stub}: {} of {} children in their own groups ({} of {} in stub form) were left \
-         stopped by a SIGTSTP aimed at the spawner's group: {o:?}",
+         stopped by a SIG{signal} aimed at the spawner's group: {o:?}",
         o.stopped, o.spawns, o.stopped_stub_form, o.stub_form
     );
 }
 
 fn own_group_current_exe() {
-    check_own_group("current-exe");
+    check_own_group("current-exe", "TSTP");
 }
 
 fn own_group_embedded() {
-    check_own_group("embedded");
+    check_own_group("embedded", "TSTP");
+}
+
+fn own_group_tty_signals() {
+    check_own_group("current-exe", "TTIN");
+    check_own_group("embedded", "TTOU");
 }
 
 /// The other half of the behaviour: a child that stays in the spawner's
@@ -202,7 +217,7 @@ fn own_group_embedded() {
 /// group's SIGCONT continues it.
 fn same_group() {
     for stub in ["current-exe", "embedded"] {
-        let Some(o) = run(stub, "stay") else {
+        let Some(o) = run(stub, "stay", "TSTP") else {
             continue;
         };
         assert_eq!(o.route, stub, "{o:?}");
@@ -222,10 +237,10 @@ fn same_group() {
 // The spawner.
 // ---------------------------------------------------------------------------
 
-/// SIGTSTPs the spawner received (the storm reaching its group).
+/// Storm signals the spawner received (the storm reaching its group).
 static STORM_HITS: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn count_tstp(_: nix::libc::c_int) {
+extern "C" fn count_storm(_: nix::libc::c_int) {
     // An atomic increment is async-signal-safe.
     STORM_HITS.fetch_add(1, Ordering::Relaxed);
 }
@@ -265,11 +280,21 @@ fn shell(args: &[String]) -> i32 {
 }
 
 /// `stub`: `current-exe` or `embedded`; `mode`: `leave` (children in their
-/// own groups) or `stay` (in the spawner's). Returns the exit code.
+/// own groups) or `stay` (in the spawner's); the storm's signal: `TSTP`,
+/// `TTIN` or `TTOU`. Returns the exit code.
 fn spawner(args: &[String]) -> i32 {
-    let (Some(stub), Some(mode)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: {SPAWNER} current-exe|embedded leave|stay");
-        return 2;
+    let usage = || {
+        eprintln!("usage: {SPAWNER} current-exe|embedded leave|stay TSTP|TTIN|TTOU");
+        2
+    };
+    let (Some(stub), Some(mode), Some(signal)) = (args.first(), args.get(1), args.get(2)) else {
+        return usage();
+    };
+    let storm_signal = match signal.as_str() {
+        "TSTP" => Signal::SIGTSTP,
+        "TTIN" => Signal::SIGTTIN,
+        "TTOU" => Signal::SIGTTOU,
+        _ => return usage(),
     };
     let leave = mode == "leave";
     die_with_parent();
@@ -285,12 +310,12 @@ fn spawner(args: &[String]) -> i32 {
         return 1;
     }
     let handler = SigAction::new(
-        SigHandler::Handler(count_tstp),
+        SigHandler::Handler(count_storm),
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
     // SAFETY: the handler only increments an atomic: async-signal-safe.
-    if let Err(e) = unsafe { signal::sigaction(Signal::SIGTSTP, &handler) } {
+    if let Err(e) = unsafe { signal::sigaction(storm_signal, &handler) } {
         eprintln!("sigaction failed: {e}");
         return 1;
     }
@@ -318,7 +343,7 @@ fn spawner(args: &[String]) -> i32 {
         std::thread::spawn(move || {
             let group = getpgrp();
             while !stop.load(Ordering::Relaxed) {
-                let _ = killpg(group, Signal::SIGTSTP);
+                let _ = killpg(group, storm_signal);
                 std::thread::sleep(STORM_PERIOD);
             }
         })

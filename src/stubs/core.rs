@@ -30,11 +30,13 @@
 //!    ignores it at start-up, a direct spawn resets it), and close the
 //!    `/dev/null` it put on standard descriptors the parent had closed.
 //!    Signals 32-34 ignored or default as the parent has them, only with
-//!    `i` (a direct spawn that would have forked). SIGTSTP unblocked when
-//!    only the guard blocked it. Everything else the stub leaves as its own
+//!    `i` (a direct spawn that would have forked). SIGTSTP, SIGTTIN and
+//!    SIGTTOU unblocked, each where only the guard blocked it (`t`, `u`,
+//!    `o`). Everything else the stub leaves as its own
 //!    spawn made it, which is how the direct spawn would have made it: the
 //!    stub's command is spawned by the same std code with the same
-//!    settings. What happens to a SIGTSTP
+//!    settings. What happens to a SIGTSTP (or SIGTTIN, SIGTTOU: below, what
+//!    is said of SIGTSTP holds for all three)
 //!    that arrived while it was blocked depends on the process group:
 //!    - **The child is still in the spawner's group** (no process group set,
 //!      or `process_group(getpgrp())`): it is delivered here and stops the
@@ -51,11 +53,15 @@
 //!      SIGTSTP to `SIG_IGN` while it is still blocked (POSIX: setting a
 //!      pending signal's action to ignored discards it; Linux discards both
 //!      the process-directed and the thread-directed one), then puts back
-//!      the disposition the target must inherit, then unblocks it. Only
-//!      SIGTSTP needs this: it is the one signal the guard blocks, so the
-//!      one that can be left pending by it (SIGTTIN and SIGTTOU are not
-//!      blocked; if the caller blocked them, a direct spawn's target would
-//!      inherit them pending too).
+//!      the disposition the target must inherit, then unblocks it. The three
+//!      stop signals need this because the guard blocks them, so they are
+//!      the ones it can leave pending; the stub asks which are pending
+//!      (`sigpending`, one call) and discards only those. A terminal sends
+//!      SIGTTIN and SIGTTOU to a whole background group when one of its
+//!      members reads from it (or writes, with `tostop`), so they reach a
+//!      child between `clone` and `exec` as a Ctrl-Z does; a signal the
+//!      caller blocked itself is not the guard's, and a direct spawn's
+//!      target would inherit it pending too.
 //!
 //!    How the stub knows which case it is in: the parent writes the group
 //!    it was in at the moment of the spawn into the flags
@@ -185,16 +191,24 @@ pub(crate) trait Sys {
     /// Sets `sig` to `SIG_IGN` (`ignore`) or `SIG_DFL`, through the kernel:
     /// the C library refuses to touch its internal signals.
     fn set_disposition(&mut self, sig: i32, ignore: bool);
-    /// Removes SIGTSTP from the signal mask.
-    fn unblock_sigtstp(&mut self);
+    /// SIGTSTP, SIGTTIN and SIGTTOU: the stop signals a terminal sends to
+    /// a whole process group, which the guard blocks across a spawn.
+    const STOP_SIGNALS: [i32; 3];
+
+    /// Removes from the signal mask those of [`Sys::STOP_SIGNALS`] that
+    /// `which` marks, in one call.
+    fn unblock(&mut self, which: [bool; 3]);
     /// Sets an empty signal mask.
     fn clear_signal_mask(&mut self);
     /// The process group of this process (`getpgrp()`).
     fn process_group(&mut self) -> i32;
-    /// Discards a pending SIGTSTP, process- and thread-directed: sets its
+    /// Which of [`Sys::STOP_SIGNALS`] are pending (`sigpending`: for the
+    /// process or the thread).
+    fn pending_stops(&mut self) -> [bool; 3];
+    /// Discards a pending `sig`, process- and thread-directed: sets its
     /// action to `SIG_IGN` and then back to exactly the action it had.
-    /// Called while SIGTSTP is blocked, so nothing is delivered in between.
-    fn discard_pending_sigtstp(&mut self);
+    /// Called while `sig` is blocked, so nothing is delivered in between.
+    fn discard_pending(&mut self, sig: i32);
     /// `fcntl(fd, F_GETFL)`, `None` on failure.
     fn status_flags(&mut self, fd: i32) -> Option<i32>;
     /// Whether `fstat(fd)` shows the character device `/dev/null` (1, 3).
@@ -363,20 +377,34 @@ fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
             sys.set_disposition(sig, ignored);
         }
     }
-    // `m` empties the mask, which unblocks SIGTSTP as `t` does.
-    if flags.unblock_tstp || flags.reset_mask {
+    // The stop signals the guard blocked (`t`, `u`, `o`); `m` empties the
+    // mask, which unblocks all three as well.
+    let unblock = [
+        flags.unblock_tstp,
+        flags.unblock_tty[0],
+        flags.unblock_tty[1],
+    ];
+    let released = unblock.map(|u| u || flags.reset_mask);
+    if released.contains(&true) {
         // A stop that was aimed at the spawner's group must not follow the
-        // child into a group of its own (step 4 in the module docs).
+        // child into a group of its own (step 4 in the module docs). Only
+        // the pending ones are discarded (usually none: one call).
         if flags
             .spawner_pgid
             .is_some_and(|spawner| sys.process_group() != spawner)
         {
-            sys.discard_pending_sigtstp();
+            let pending = sys.pending_stops();
+            for ((sig, released), pending) in S::STOP_SIGNALS.into_iter().zip(released).zip(pending)
+            {
+                if released && pending {
+                    sys.discard_pending(sig);
+                }
+            }
         }
         if flags.reset_mask {
             sys.clear_signal_mask();
         } else {
-            sys.unblock_sigtstp();
+            sys.unblock(unblock);
         }
     }
 }
@@ -781,8 +809,8 @@ mod tests {
     #[derive(Debug, PartialEq, Eq)]
     enum Op {
         Disposition(i32, bool),
-        Discard,
-        Unblock,
+        Discard(i32),
+        Unblock([bool; 3]),
         ClearMask,
         Close(i32),
         Exec(Vec<u8>),
@@ -799,6 +827,8 @@ mod tests {
         dev_null: [bool; 3],
         /// What `process_group` returns.
         pgid: i32,
+        /// What `pending_stops` returns.
+        pending: [bool; 3],
         ops: RefCell<Vec<Op>>,
         /// The `argv` of each `execve`, in order.
         argvs: Vec<Vec<Vec<u8>>>,
@@ -813,6 +843,7 @@ mod tests {
                 exec_errors: Vec::new(),
                 dev_null: [false; 3],
                 pgid: 100,
+                pending: [true; 3],
                 ops: RefCell::new(Vec::new()),
                 argvs: Vec::new(),
                 stderr: Vec::new(),
@@ -840,8 +871,10 @@ mod tests {
         fn set_disposition(&mut self, sig: i32, ignore: bool) {
             self.ops.borrow_mut().push(Op::Disposition(sig, ignore));
         }
-        fn unblock_sigtstp(&mut self) {
-            self.ops.borrow_mut().push(Op::Unblock);
+        const STOP_SIGNALS: [i32; 3] = [20, 21, 22];
+
+        fn unblock(&mut self, which: [bool; 3]) {
+            self.ops.borrow_mut().push(Op::Unblock(which));
         }
         fn clear_signal_mask(&mut self) {
             self.ops.borrow_mut().push(Op::ClearMask);
@@ -849,8 +882,11 @@ mod tests {
         fn process_group(&mut self) -> i32 {
             self.pgid
         }
-        fn discard_pending_sigtstp(&mut self) {
-            self.ops.borrow_mut().push(Op::Discard);
+        fn pending_stops(&mut self) -> [bool; 3] {
+            self.pending
+        }
+        fn discard_pending(&mut self, sig: i32) {
+            self.ops.borrow_mut().push(Op::Discard(sig));
         }
         fn status_flags(&mut self, fd: i32) -> Option<i32> {
             Some(if self.dev_null[fd as usize] { 2 } else { 1 })
@@ -1046,7 +1082,7 @@ mod tests {
                 Op::Disposition(32, true),
                 Op::Disposition(33, false),
                 Op::Disposition(34, true),
-                Op::Unblock,
+                Op::Unblock([true, false, false]),
                 Op::Exec(b"/p".to_vec()),
             ]
         );
@@ -1054,15 +1090,25 @@ mod tests {
         // any runtime SIGPIPE is too: only SIGTSTP is touched.
         let mut mock = Mock::new();
         embedded(&mut mock, &[b"double-spawn:t", M, b"/p", b"p"], &[]);
-        assert_eq!(*mock.ops.borrow(), [Op::Unblock, Op::Exec(b"/p".to_vec())]);
+        assert_eq!(
+            *mock.ops.borrow(),
+            [Op::Unblock([true, false, false]), Op::Exec(b"/p".to_vec())]
+        );
         // Without `t` the mask is left alone; an unreadable argv[0] is the
         // default (unblock, close nothing).
         let mut mock = Mock::new();
         embedded(&mut mock, &[b"double-spawn:", M, b"/p", b"p"], &[]);
-        assert!(!mock.ops.borrow().contains(&Op::Unblock));
+        assert!(!mock
+            .ops
+            .borrow()
+            .iter()
+            .any(|op| matches!(op, Op::Unblock(_))));
         let mut mock = Mock::new();
         embedded(&mut mock, &[b"whatever", M, b"/p", b"p"], &[]);
-        assert!(mock.ops.borrow().contains(&Op::Unblock));
+        assert!(mock
+            .ops
+            .borrow()
+            .contains(&Op::Unblock([true, false, false])));
     }
 
     #[test]
@@ -1073,17 +1119,42 @@ mod tests {
             embedded(&mut mock, &[arg0, M, b"/p", b"p"], &[]);
             let ops = mock.ops.take();
             ops.into_iter()
-                .filter(|op| matches!(op, Op::Discard | Op::Unblock))
+                .filter(|op| matches!(op, Op::Discard(_) | Op::Unblock(_)))
                 .collect::<Vec<_>>()
         };
+        let t = || Op::Unblock([true, false, false]);
         // In another group than the spawner's: discard, then unblock.
-        assert_eq!(ops(b"double-spawn:tg42", 100), [Op::Discard, Op::Unblock]);
+        assert_eq!(ops(b"double-spawn:tg42", 100), [Op::Discard(20), t()]);
         // Still in the spawner's group: the stop lands after the unblock.
-        assert_eq!(ops(b"double-spawn:tg100", 100), [Op::Unblock]);
+        assert_eq!(ops(b"double-spawn:tg100", 100), [t()]);
         // No group given, or SIGTSTP not unblocked: nothing is discarded.
-        assert_eq!(ops(b"double-spawn:t", 100), [Op::Unblock]);
+        assert_eq!(ops(b"double-spawn:t", 100), [t()]);
         assert_eq!(ops(b"double-spawn:g42", 100), []);
-        assert_eq!(ops(b"whatever", 100), [Op::Unblock]);
+        assert_eq!(ops(b"whatever", 100), [t()]);
+        // SIGTTIN and SIGTTOU as SIGTSTP, each by its own letter.
+        let all = Op::Unblock([true, true, true]);
+        assert_eq!(
+            ops(b"double-spawn:tuog42", 100),
+            [Op::Discard(20), Op::Discard(21), Op::Discard(22), all]
+        );
+        assert_eq!(
+            ops(b"double-spawn:og42", 100),
+            [Op::Discard(22), Op::Unblock([false, false, true])]
+        );
+        assert_eq!(ops(b"double-spawn:tuog100", 100), [Op::Unblock([true; 3])]);
+    }
+
+    #[test]
+    fn only_a_pending_stop_is_discarded() {
+        let mut mock = Mock::new();
+        mock.pending = [false, true, false];
+        embedded(&mut mock, &[b"double-spawn:tuog42", M, b"/p", b"p"], &[]);
+        let ops = mock.ops.take();
+        let ops: Vec<_> = ops
+            .into_iter()
+            .filter(|op| matches!(op, Op::Discard(_) | Op::Unblock(_)))
+            .collect();
+        assert_eq!(ops, [Op::Discard(21), Op::Unblock([true; 3])]);
     }
 
     #[test]
@@ -1093,16 +1164,25 @@ mod tests {
             embedded(&mut mock, &[arg0, M, b"/p", b"p"], &[]);
             let ops = mock.ops.take();
             ops.into_iter()
-                .filter(|op| matches!(op, Op::Discard | Op::Unblock | Op::ClearMask))
+                .filter(|op| matches!(op, Op::Discard(_) | Op::Unblock(_) | Op::ClearMask))
                 .collect::<Vec<_>>()
         };
         assert_eq!(ops(b"double-spawn:tm"), [Op::ClearMask]);
-        assert_eq!(ops(b"double-spawn:tmg42"), [Op::Discard, Op::ClearMask]);
+        // `m` releases all three stop signals: each pending one is discarded.
+        let discard_all = || {
+            std::vec![
+                Op::Discard(20),
+                Op::Discard(21),
+                Op::Discard(22),
+                Op::ClearMask
+            ]
+        };
+        assert_eq!(ops(b"double-spawn:tmg42"), discard_all());
         assert_eq!(ops(b"double-spawn:tmg100"), [Op::ClearMask]);
         // The caller blocked SIGTSTP itself (no `t`): emptying the mask
         // unblocks it all the same, so a stop from the spawner's group is
         // discarded first here too.
-        assert_eq!(ops(b"double-spawn:mg42"), [Op::Discard, Op::ClearMask]);
+        assert_eq!(ops(b"double-spawn:mg42"), discard_all());
         assert_eq!(ops(b"double-spawn:m"), [Op::ClearMask]);
     }
 

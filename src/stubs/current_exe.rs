@@ -24,6 +24,9 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use super::core::{self as algorithm, Errno, Startup, Sys};
 use crate::protocol::StubKind;
 
+/// `Sys::STOP_SIGNALS` as nix signals, in the same order.
+const STOPS: [Signal; 3] = [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU];
+
 /// Runs the stub from `init()` with this process's arguments; never returns.
 pub(crate) fn run_from_init(argv: Vec<OsString>) -> ! {
     // Arguments come from execve and cannot contain NUL.
@@ -114,6 +117,7 @@ struct LibcSys;
 
 impl Sys for LibcSys {
     const SIGPIPE: i32 = libc::SIGPIPE;
+    const STOP_SIGNALS: [i32; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
     const INTERNAL_SIGNALS: bool = cfg!(any(target_os = "linux", target_os = "android"));
     const ERRNO: Errno = Errno {
         acces: libc::EACCES,
@@ -187,10 +191,27 @@ impl Sys for LibcSys {
         }
     }
 
-    fn unblock_sigtstp(&mut self) {
-        let mut tstp = SigSet::empty();
-        tstp.add(Signal::SIGTSTP);
-        let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&tstp), None);
+    fn unblock(&mut self, which: [bool; 3]) {
+        let mut set = SigSet::empty();
+        for (sig, unblock) in STOPS.into_iter().zip(which) {
+            if unblock {
+                set.add(sig);
+            }
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    }
+
+    fn pending_stops(&mut self) -> [bool; 3] {
+        // SAFETY: sigpending only fills `set`, a properly sized
+        // out-parameter initialised by sigemptyset.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::sigpending(&mut set) != 0 {
+                return [false; 3];
+            }
+            Self::STOP_SIGNALS.map(|sig| libc::sigismember(&set, sig) == 1)
+        }
     }
 
     fn clear_signal_mask(&mut self) {
@@ -201,19 +222,21 @@ impl Sys for LibcSys {
         nix::unistd::getpgrp().as_raw()
     }
 
-    fn discard_pending_sigtstp(&mut self) {
+    fn discard_pending(&mut self, sig: i32) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        crate::imp::signals::discard_pending_raw(libc::SIGTSTP);
+        crate::imp::signals::discard_pending_raw(sig);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
             use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
             let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
             // SAFETY: SIG_IGN runs no code on delivery; the second call puts
             // back the action the first one returned. The stub is
-            // single-threaded here and SIGTSTP is blocked.
+            // single-threaded here and `sig` is blocked.
             unsafe {
-                if let Ok(old) = sigaction(Signal::SIGTSTP, &ignore) {
-                    let _ = sigaction(Signal::SIGTSTP, &old);
+                if let Ok(sig) = Signal::try_from(sig) {
+                    if let Ok(old) = sigaction(sig, &ignore) {
+                        let _ = sigaction(sig, &old);
+                    }
                 }
             }
         }

@@ -505,7 +505,8 @@ fn probe(loaded: Loaded) -> Result<Loaded, Unavailable> {
 
 fn probe_spawn(path: &Path) -> Result<(), Unavailable> {
     let flags = Flags {
-        // The probe keeps SIGTSTP blocked (the guard's): it cannot stop.
+        // The probe keeps the stop signals blocked (the guard's): it cannot
+        // stop.
         unblock_tstp: false,
         exec_failed: PROBE_EXIT_CODE,
         ..Flags::DEFAULT
@@ -519,7 +520,7 @@ fn probe_spawn(path: &Path) -> Result<(), Unavailable> {
     let spawned = {
         // The probe is itself a spawn: a SIGTSTP during it must not hang
         // this process either.
-        let _guard = Guard::block_sigtstp().map_err(|e| Unavailable::Exec(os_code(&e)))?;
+        let _guard = Guard::block_stop_signals().map_err(|e| Unavailable::Exec(os_code(&e)))?;
         cmd.spawn()
     };
     let mut child = spawned.map_err(|e| Unavailable::Exec(os_code(&e)))?;

@@ -449,7 +449,8 @@ enum Report {
 
 /// Decides how `cmd` is spawned with `config`.
 ///
-/// `sigtstp_blocked` says whether the spawning thread blocks SIGTSTP; it is
+/// `sigtstp_blocked` says whether the spawning thread blocks SIGTSTP, SIGTTIN
+/// and SIGTTOU (all three: `guard::STOP_SIGNALS`); it is
 /// asked only once a stub is to be used (`prepare` takes the guard there,
 /// `command_route` reads the thread's mask). Everything else is read from
 /// the command, the process and the file system; nothing is reported.
@@ -504,8 +505,9 @@ fn plan(
         None => {}
     }
     if sigtstp_blocked()? {
-        // The caller blocks SIGTSTP itself, the child inherits that, and no
-        // stop can reach it before exec: a direct spawn is safe and exact.
+        // The caller blocks all three stop signals itself, the child
+        // inherits that, and no stop can reach it before exec: a direct
+        // spawn is safe and exact.
         return direct(DirectReason::SigtstpBlocked, None);
     }
     let hidden = match hidden {
@@ -704,7 +706,7 @@ fn check_stub_form_target(cmd: &Command, hidden: Option<&Hidden>) -> io::Result<
 pub(crate) fn command_route(cmd: &Command, config: &DoubleSpawn) -> Route {
     let mut blocked = || {
         let mask = nix::sys::signal::SigSet::thread_get_mask().map_err(io::Error::from)?;
-        Ok(mask.contains(nix::sys::signal::Signal::SIGTSTP))
+        Ok(guard::STOP_SIGNALS.iter().all(|&sig| mask.contains(sig)))
     };
     let stub = match plan(cmd, config, &mut blocked) {
         Ok(Plan::Direct { why, .. }) => return Route::Direct(why),
@@ -816,8 +818,8 @@ pub(crate) fn prepare(
 ) -> io::Result<Prepared> {
     let mut guard = None;
     let mut take_guard = || {
-        let g = Guard::block_sigtstp()?;
-        let blocked = g.was_blocked();
+        let g = Guard::block_stop_signals()?;
+        let blocked = g.previously_blocked() == [true; 3];
         guard = Some(g);
         Ok(blocked)
     };
@@ -860,9 +862,10 @@ pub(crate) fn prepare(
             exec_path,
         } => (stub, Some((hidden, exec_path)), None),
     };
-    let was_blocked = guard.as_ref().is_some_and(Guard::was_blocked);
+    let was_blocked = guard.as_ref().map_or([false; 3], Guard::previously_blocked);
     let flags = Flags {
-        unblock_tstp: !was_blocked,
+        unblock_tstp: !was_blocked[0],
+        unblock_tty: [!was_blocked[1], !was_blocked[2]],
         // Only a stub that runs after std's start-up (from `init()`, where
         // there is no glibc constructor) finds descriptors to close again;
         // the embedded stub and the constructor run before any runtime.

@@ -211,6 +211,7 @@ mod nr {
     pub(crate) const FSTAT: usize = 5;
     pub(crate) const RT_SIGACTION: usize = 13;
     pub(crate) const RT_SIGPROCMASK: usize = 14;
+    pub(crate) const RT_SIGPENDING: usize = 127;
     pub(crate) const EXECVE: usize = 59;
     pub(crate) const FCNTL: usize = 72;
     pub(crate) const GETPGID: usize = 121;
@@ -229,6 +230,7 @@ mod nr {
     pub(crate) const EXIT_GROUP: usize = 94;
     pub(crate) const RT_SIGACTION: usize = 134;
     pub(crate) const RT_SIGPROCMASK: usize = 135;
+    pub(crate) const RT_SIGPENDING: usize = 136;
     pub(crate) const GETPGID: usize = 155;
     pub(crate) const EXECVE: usize = 221;
 }
@@ -326,8 +328,20 @@ impl Raw {
     }
 }
 
+/// The kernel signal set of those of `Sys::STOP_SIGNALS` that `which`
+/// marks.
+fn stop_set(which: [bool; 3]) -> u64 {
+    <Raw as Sys>::STOP_SIGNALS
+        .into_iter()
+        .zip(which)
+        .filter(|&(_, on)| on)
+        .fold(0, |set, (sig, _)| set | 1 << (sig - 1))
+}
+
 impl Sys for Raw {
     const SIGPIPE: i32 = 13;
+    // SIGTSTP, SIGTTIN, SIGTTOU (the same on x86_64 and aarch64).
+    const STOP_SIGNALS: [i32; 3] = [20, 21, 22];
     const INTERNAL_SIGNALS: bool = true;
     const ERRNO: Errno = Errno::LINUX;
 
@@ -383,10 +397,9 @@ impl Sys for Raw {
         };
     }
 
-    fn unblock_sigtstp(&mut self) {
+    fn unblock(&mut self, which: [bool; 3]) {
         const SIG_UNBLOCK: usize = 1;
-        const SIGTSTP: u32 = 20;
-        let set: u64 = 1 << (SIGTSTP - 1);
+        let set = stop_set(which);
         // SAFETY: reads one 64-bit signal set; no old set is returned.
         unsafe {
             syscall4(
@@ -420,8 +433,25 @@ impl Sys for Raw {
         unsafe { syscall4(nr::GETPGID, 0, 0, 0, 0) as i32 }
     }
 
-    fn discard_pending_sigtstp(&mut self) {
-        const SIGTSTP: usize = 20;
+    fn pending_stops(&mut self) -> [bool; 3] {
+        let mut set: u64 = 0;
+        // SAFETY: writes one 64-bit signal set into `set`.
+        let rc = unsafe {
+            syscall4(
+                nr::RT_SIGPENDING,
+                &mut set as *mut u64 as usize,
+                KERNEL_SIGSET_SIZE,
+                0,
+                0,
+            )
+        };
+        if rc != 0 {
+            return [false; 3];
+        }
+        Self::STOP_SIGNALS.map(|sig| set & (1 << (sig - 1)) != 0)
+    }
+
+    fn discard_pending(&mut self, sig: i32) {
         let ignore = KernelSigaction::new(true);
         let mut old = KernelSigaction::new(false);
         // SAFETY: `ignore` is a valid kernel sigaction holding SIG_IGN (no
@@ -429,7 +459,7 @@ impl Sys for Raw {
         let rc = unsafe {
             syscall4(
                 nr::RT_SIGACTION,
-                SIGTSTP,
+                sig as usize,
                 &ignore as *const KernelSigaction as usize,
                 &mut old as *mut KernelSigaction as usize,
                 KERNEL_SIGSET_SIZE,
@@ -441,7 +471,7 @@ impl Sys for Raw {
             unsafe {
                 syscall4(
                     nr::RT_SIGACTION,
-                    SIGTSTP,
+                    sig as usize,
                     &old as *const KernelSigaction as usize,
                     0,
                     KERNEL_SIGSET_SIZE,
