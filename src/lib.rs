@@ -71,7 +71,8 @@
 //!   (getters, and std's `{:#?}` text for the settings that have no getter),
 //!   checks the program exactly as a direct spawn would find it (a program
 //!   that fails the check is spawned directly with SIGTSTP still blocked, so
-//!   a missing program is the C library's own `NotFound` from `spawn()`),
+//!   a missing program is the C library's own `NotFound` from `spawn()`;
+//!   the guard's SIGTTIN and SIGTTOU stay blocked with it),
 //!   builds a command for the stub
 //!   that carries every setting, and spawns it while holding a
 //!   [`SigtstpGuard`]. The target's arguments travel as separate `argv`
@@ -163,7 +164,8 @@
 //!   program) and no child exists to be stopped.
 //!   [`DirectReason::ProgramNotRunnable`] names this route. The one race:
 //!   a program that appears between the check and the spawn starts with
-//!   SIGTSTP blocked (it is unblocked by nothing until the program does it).
+//!   SIGTSTP, SIGTTIN and SIGTTOU blocked (unblocked by nothing until the
+//!   program does it).
 //! - **Stub-form commands** ([`DoubleSpawn::std_command`]) have their
 //!   target checked in the parent too, with the command's environment,
 //!   working directory and ids, so a missing program fails `spawn()` with a

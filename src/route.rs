@@ -118,7 +118,7 @@ pub enum DirectReason {
     NulByte,
     /// The parent's check found that the program cannot be run (missing, not
     /// executable, a loop): the command is spawned directly *with SIGTSTP
-    /// still blocked*, so that the C library reports its own error in its
+    /// still blocked* (and SIGTTIN and SIGTTOU), so that the C library reports its own error in its
     /// own order (a process group or working directory first). Protected;
     /// never reported.
     ProgramNotRunnable,

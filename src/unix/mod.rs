@@ -411,7 +411,8 @@ enum Plan {
         detail: Option<String>,
         report: Report,
     },
-    /// The caller's command, directly, but with SIGTSTP still blocked: the
+    /// The caller's command, directly, but with SIGTSTP (and the guard's
+    /// SIGTTIN and SIGTTOU) still blocked: the
     /// parent's check found that its program cannot be run, and a direct
     /// spawn lets the C library and the kernel produce the error, in their
     /// own order (a process group or working directory that fails first).
