@@ -106,13 +106,12 @@ pub(crate) const INTERNAL_SIGNALS: [i32; 3] = [32, 33, 34];
 /// What the stub undoes and restores before it executes the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Flags {
-    /// SIGTSTP was blocked by the guard only: unblock it in the stub.
-    pub(crate) unblock_tstp: bool,
-    /// SIGTTIN and SIGTTOU (in that order) were blocked by the guard only:
-    /// unblock them in the stub (`u`, `o`). A terminal sends them to a
-    /// whole background process group, so they can reach a child between
-    /// `clone` and `exec` as a Ctrl-Z does (see `stubs::core`, step 4).
-    pub(crate) unblock_tty: [bool; 2],
+    /// SIGTSTP, SIGTTIN and SIGTTOU (`t`, `u`, `o`; the order of
+    /// `Sys::STOP_SIGNALS`), each where the guard alone blocked it: unblock
+    /// it in the stub. A terminal sends all three to a whole background
+    /// process group, so any can reach a child between `clone` and `exec`
+    /// (see `stubs::core`, step 4).
+    pub(crate) unblock_stops: [bool; 3],
     /// Give the target an empty signal mask (after the SIGTSTP handling).
     pub(crate) reset_mask: bool,
     /// On `ENOEXEC`, run the file with `/bin/sh` as glibc's `execvp` does.
@@ -131,6 +130,10 @@ pub(crate) struct Flags {
     /// by a plain `spawn()`), and then nothing is discarded.
     pub(crate) spawner_pgid: Option<i32>,
 }
+
+/// The letters of `Flags::unblock_stops`, in its order (`Flags::parse`
+/// matches the same three).
+const STOP_LETTERS: [u8; 3] = [b't', b'u', b'o'];
 
 /// The longest `argv[0]` `Flags::to_arg0` writes:
 /// `double-spawn:` `tuo` `m` `s` `012` `i7` `e255` `g2147483647`.
@@ -166,8 +169,7 @@ impl Flags {
     /// The flags a stub-form command carries from the moment it is built,
     /// and what a stub assumes for an `argv[0]` it cannot read.
     pub(crate) const DEFAULT: Flags = Flags {
-        unblock_tstp: true,
-        unblock_tty: [false; 2],
+        unblock_stops: [true, false, false],
         reset_mask: false,
         sh_fallback: false,
         close_std: [false; 3],
@@ -185,10 +187,7 @@ impl Flags {
         for &b in ARG0_PREFIX {
             out.push(b);
         }
-        if self.unblock_tstp {
-            out.push(b't');
-        }
-        for (letter, unblock) in [b'u', b'o'].into_iter().zip(self.unblock_tty) {
+        for (letter, unblock) in STOP_LETTERS.into_iter().zip(self.unblock_stops) {
             if unblock {
                 out.push(letter);
             }
@@ -240,8 +239,7 @@ impl Flags {
     fn parse(arg0: &[u8]) -> Option<Flags> {
         let mut rest = arg0.strip_prefix(ARG0_PREFIX)?;
         let mut flags = Flags {
-            unblock_tstp: false,
-            unblock_tty: [false; 2],
+            unblock_stops: [false; 3],
             reset_mask: false,
             sh_fallback: false,
             close_std: [false; 3],
@@ -252,9 +250,9 @@ impl Flags {
         while let Some((&b, tail)) = rest.split_first() {
             rest = tail;
             match b {
-                b't' => flags.unblock_tstp = true,
-                b'u' => flags.unblock_tty[0] = true,
-                b'o' => flags.unblock_tty[1] = true,
+                b't' => flags.unblock_stops[0] = true,
+                b'u' => flags.unblock_stops[1] = true,
+                b'o' => flags.unblock_stops[2] = true,
                 b'm' => flags.reset_mask = true,
                 b's' => flags.sh_fallback = true,
                 b'0'..=b'2' => flags.close_std[usize::from(b - b'0')] = true,
@@ -410,8 +408,7 @@ mod tests {
                         Some(i32::MAX),
                     ]
                     .map(move |pgid| Flags {
-                        unblock_tstp: bits & 1 != 0,
-                        unblock_tty: [bits & 1024 != 0, bits & 2048 != 0],
+                        unblock_stops: [bits & 1 != 0, bits & 1024 != 0, bits & 2048 != 0],
                         close_std: [bits & 2 != 0, bits & 4 != 0, bits & 8 != 0],
                         ignored_internal: (bits & 512 != 0).then_some([
                             bits & 16 != 0,
@@ -443,8 +440,7 @@ mod tests {
     fn encoding_is_short_and_stable() {
         assert_eq!(Flags::DEFAULT.to_arg0().as_str(), "double-spawn:t");
         let flags = Flags {
-            unblock_tstp: true,
-            unblock_tty: [true, true],
+            unblock_stops: [true; 3],
             reset_mask: false,
             sh_fallback: true,
             close_std: [true, false, true],
@@ -454,14 +450,13 @@ mod tests {
         };
         assert_eq!(flags.to_arg0().as_str(), "double-spawn:tuos02i3e70g4321");
         let longest = Flags {
-            unblock_tty: [true, true],
+            unblock_stops: [true; 3],
             reset_mask: true,
             sh_fallback: true,
             close_std: [true; 3],
             ignored_internal: Some([true; 3]),
             exec_failed: 255,
             spawner_pgid: Some(i32::MAX),
-            ..Flags::DEFAULT
         };
         assert_eq!(
             longest.to_arg0().as_str(),
@@ -519,13 +514,13 @@ mod tests {
             assert_eq!(Flags::from_arg0(bad), Flags::DEFAULT, "{bad:?}");
         }
         let none = Flags::from_arg0(b"double-spawn:");
-        assert!(!none.unblock_tstp);
+        assert_eq!(none.unblock_stops, [false; 3]);
         assert_eq!(none.exec_failed, EXEC_FAILED_DEFAULT);
         assert_eq!(none.spawner_pgid, None);
         assert!(!none.reset_mask && !none.sh_fallback);
         // Each letter alone, and in any order.
         let ms = Flags::from_arg0(b"double-spawn:sm");
-        assert!(ms.reset_mask && ms.sh_fallback && !ms.unblock_tstp);
+        assert!(ms.reset_mask && ms.sh_fallback && ms.unblock_stops == [false; 3]);
         assert_eq!(
             Flags::from_arg0(b"double-spawn:m").to_arg0().as_str(),
             "double-spawn:m"

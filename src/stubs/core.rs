@@ -379,11 +379,7 @@ fn restore<S: Sys>(sys: &mut S, flags: Flags, startup: Startup) {
     }
     // The stop signals the guard blocked (`t`, `u`, `o`); `m` empties the
     // mask, which unblocks all three as well.
-    let unblock = [
-        flags.unblock_tstp,
-        flags.unblock_tty[0],
-        flags.unblock_tty[1],
-    ];
+    let unblock = flags.unblock_stops;
     let released = unblock.map(|u| u || flags.reset_mask);
     if released.contains(&true) {
         // A stop that was aimed at the spawner's group must not follow the

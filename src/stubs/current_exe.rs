@@ -19,13 +19,10 @@ use std::ffi::{CStr, CString, OsString};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::libc::{self, c_char, c_int};
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
 use super::core::{self as algorithm, Errno, Startup, Sys};
 use crate::protocol::StubKind;
-
-/// `Sys::STOP_SIGNALS` as nix signals, in the same order.
-const STOPS: [Signal; 3] = [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU];
 
 /// Runs the stub from `init()` with this process's arguments; never returns.
 pub(crate) fn run_from_init(argv: Vec<OsString>) -> ! {
@@ -193,7 +190,7 @@ impl Sys for LibcSys {
 
     fn unblock(&mut self, which: [bool; 3]) {
         let mut set = SigSet::empty();
-        for (sig, unblock) in STOPS.into_iter().zip(which) {
+        for (sig, unblock) in crate::imp::STOP_SIGNALS.into_iter().zip(which) {
             if unblock {
                 set.add(sig);
             }
@@ -227,7 +224,7 @@ impl Sys for LibcSys {
         crate::imp::signals::discard_pending_raw(sig);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+            use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, Signal};
             let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
             // SAFETY: SIG_IGN runs no code on delivery; the second call puts
             // back the action the first one returned. The stub is

@@ -507,7 +507,7 @@ fn probe_spawn(path: &Path) -> Result<(), Unavailable> {
     let flags = Flags {
         // The probe keeps the stop signals blocked (the guard's): it cannot
         // stop.
-        unblock_tstp: false,
+        unblock_stops: [false; 3],
         exec_failed: PROBE_EXIT_CODE,
         ..Flags::DEFAULT
     };

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use nix::libc;
 
-pub(crate) use guard::Guard;
+pub(crate) use guard::{Guard, STOP_SIGNALS};
 use inspect::Hidden;
 pub(crate) use rewrite::IoDefaults;
 
@@ -865,8 +865,7 @@ pub(crate) fn prepare(
     };
     let was_blocked = guard.as_ref().map_or([false; 3], Guard::previously_blocked);
     let flags = Flags {
-        unblock_tstp: !was_blocked[0],
-        unblock_tty: [!was_blocked[1], !was_blocked[2]],
+        unblock_stops: was_blocked.map(|blocked| !blocked),
         // Only a stub that runs after std's start-up (from `init()`, where
         // there is no glibc constructor) finds descriptors to close again;
         // the embedded stub and the constructor run before any runtime.
