@@ -106,6 +106,16 @@ mod bench {
         routes
     }
 
+    /// One variant per command: a std spawn + wait of it, on its route.
+    fn spawn_variants<'a>(cmds: &'a mut [(&'static str, How, Command)]) -> Vec<Variant<'a>> {
+        cmds.iter_mut()
+            .map(|(name, how, cmd)| {
+                let how = *how;
+                variant(name, move || std_once(cmd, how))
+            })
+            .collect()
+    }
+
     /// The floor program, from a memfd and from a file, where it runs.
     fn floors() -> Vec<(&'static str, &'static std::path::Path)> {
         let mut floors = Vec::new();
@@ -218,13 +228,7 @@ mod bench {
             .collect();
         let mut floor = floor::command(floor);
         runner_shaped(&mut floor);
-        let mut variants: Vec<Variant<'_>> = cmds
-            .iter_mut()
-            .map(|(name, how, cmd)| {
-                let how = *how;
-                variant(name, move || std_once(cmd, how))
-            })
-            .collect();
+        let mut variants = spawn_variants(&mut cmds);
         variants.push(variant("floor_memfd", move || floor::std_once(&mut floor)));
         rounds(
             c,
@@ -248,13 +252,7 @@ mod bench {
             .into_iter()
             .map(|(name, how)| (name, how, Command::new(TRUE)))
             .collect();
-        let mut variants: Vec<Variant<'_>> = cmds
-            .iter_mut()
-            .map(|(name, how, cmd)| {
-                let how = *how;
-                variant(name, move || std_once(cmd, how))
-            })
-            .collect();
+        let mut variants = spawn_variants(&mut cmds);
         variants.push(variant("nextest", || std_once(&mut theirs, How::Direct)));
         rounds(c, "nextest_stub", Duration::from_secs(4), || (), variants);
     }
